@@ -1,0 +1,329 @@
+/**
+ * Entry point of a native plugin's child process (not imported by anything: the host spawns it
+ * with the runtime that runs the host, see `_runtime_cmd.ts`).
+ *
+ * Protocol (frames from `ipc.ts`): fd 0 carries host -> child frames, fd 1 child -> host. At start
+ * the child moves both to private close-on-exec fds, points fd 0 at /dev/null and fd 1 at stderr,
+ * so a plugin's printf() cannot corrupt the channel. It then reads one LOAD frame, applies
+ * Landlock, writes the library bytes into a sealed memfd (no path the plugin controls is ever
+ * opened), loads `/proc/self/fd/N` with koffi, checks `bh_abi_version()`, calls `bh_init()` and
+ * answers READY. From then on it serves CALL frames one at a time. Everything is synchronous on
+ * the main thread: host API callbacks block in read(2) until the host answers.
+ *
+ * Exit codes: 0 normal, 2 start-up failure reported with a FAIL frame, 3 protocol error.
+ * @module
+ */
+import type * as Koffi from "koffi";
+import {
+  decodePayload,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  FRAME_PREFIX_BYTES,
+  FRAME_TYPES,
+  parseFramePrefix,
+} from "./ipc.ts";
+import type { Frame, FrameInit } from "./ipc.ts";
+import { applyLandlock } from "./_landlock.ts";
+import type { LandlockPolicy, LandlockResult } from "./_landlock.ts";
+
+const BH_ABI_VERSION = 1;
+const BH_OK = 0;
+const BH_ERR_INVALID = -2;
+const BH_ERR_DENIED = -3;
+const BH_ERR_NOT_FOUND = -4;
+const BH_ERR_TOO_SMALL = -5;
+const BH_ERR_IO = -7;
+const F_DUPFD_CLOEXEC = 1030;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+const F_ADD_SEALS = 1033;
+const EINTR = 4;
+
+type KoffiModule = typeof Koffi;
+
+interface LoadHeader {
+  name: string;
+  maxFrameBytes: number;
+  landlock: LandlockPolicy | null;
+}
+
+const koffi = ((await import("koffi")) as unknown as { default: KoffiModule }).default;
+const libc = koffi.load("libc.so.6");
+const c = {
+  read: libc.func("long read(int fd, void* buf, size_t n)"),
+  write: libc.func("long write(int fd, const void* buf, size_t n)"),
+  close: libc.func("int close(int fd)"),
+  dup2: libc.func("int dup2(int a, int b)"),
+  open: libc.func("int open(const char* path, int flags, ...)"),
+  fcntl: libc.func("int fcntl(int fd, int cmd, ...)"),
+  syscall: libc.func("long syscall(long nr, ...)"),
+  prctl: libc.func("int prctl(int op, ...)"),
+};
+
+let ipcIn = 0;
+let ipcOut = 1;
+let maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+const queued: Frame[] = [];
+let nextId = 1;
+
+function diag(text: string): void {
+  const bytes = new TextEncoder().encode(`[bulkhead child] ${text}\n`);
+  c.write(2, bytes, bytes.length);
+}
+
+function writeAll(bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    const n = Number(c.write(ipcOut, bytes.subarray(off), bytes.length - off));
+    if (n < 0) {
+      if (koffi.errno() === EINTR) continue;
+      throw new Error(`write failed: errno ${koffi.errno()}`);
+    }
+    off += n;
+  }
+}
+
+function readExact(n: number): Uint8Array | null {
+  const buf = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = Number(c.read(ipcIn, buf.subarray(off), n - off));
+    if (got === 0) return null; // EOF: the host is gone
+    if (got < 0) {
+      if (koffi.errno() === EINTR) continue;
+      throw new Error(`read failed: errno ${koffi.errno()}`);
+    }
+    off += got;
+  }
+  return buf;
+}
+
+function readFrame(): Frame | null {
+  const prefixBytes = readExact(FRAME_PREFIX_BYTES);
+  if (prefixBytes === null) return null;
+  const prefix = parseFramePrefix(prefixBytes, maxFrameBytes);
+  const payload = readExact(prefix.length);
+  if (payload === null) return null;
+  return decodePayload(prefix, payload);
+}
+
+function send(frame: FrameInit): void {
+  writeAll(encodeFrame(frame, maxFrameBytes));
+}
+
+/** Sends a request and blocks until the reply with the same id; queues frames in between. */
+function roundTrip(frame: FrameInit): Frame | null {
+  send(frame);
+  for (;;) {
+    const reply = readFrame();
+    if (reply === null) return null;
+    if (reply.type === FRAME_TYPES.CONTEXT_REPLY && reply.id === frame.id) return reply;
+    queued.push(reply);
+  }
+}
+
+function setupFds(): void {
+  // Mark every inherited fd >= 3 close-on-exec (close_range, CLOSE_RANGE_CLOEXEC): nothing the
+  // host leaked survives an exec by the plugin.
+  c.syscall(436, "unsigned int", 3, "unsigned int", 0xffffffff, "unsigned int", 4);
+  ipcIn = c.fcntl(0, F_DUPFD_CLOEXEC, "int", 10);
+  ipcOut = c.fcntl(1, F_DUPFD_CLOEXEC, "int", 10);
+  if (ipcIn < 0 || ipcOut < 0) throw new Error(`dup failed: errno ${koffi.errno()}`);
+  for (const fd of [ipcIn, ipcOut]) {
+    const flags = c.fcntl(fd, F_GETFL, "int", 0);
+    if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, "int", flags & ~O_NONBLOCK);
+  }
+  const nul = c.open("/dev/null", 2, "int", 0);
+  if (nul >= 0) {
+    c.dup2(nul, 0);
+    c.close(nul);
+  }
+  c.dup2(2, 1);
+}
+
+function landlock(policy: LandlockPolicy): LandlockResult {
+  return applyLandlock({
+    landlockCreateRuleset: (attr, size, flags) =>
+      Number(c.syscall(444, "void*", attr, "size_t", size, "uint32_t", flags)),
+    landlockAddRule: (fd, type, attr) =>
+      Number(c.syscall(445, "int", fd, "int", type, "void*", attr, "uint32_t", 0)),
+    landlockRestrictSelf: (fd) => Number(c.syscall(446, "int", fd, "uint32_t", 0)),
+    openPath: (path) => c.open(path, 0o10000000 | 0o2000000, "int", 0),
+    close: (fd) => c.close(fd),
+    setNoNewPrivs: () => c.prctl(38, "unsigned long", 1, "unsigned long", 0, "unsigned long", 0),
+    errno: () => koffi.errno(),
+  }, policy);
+}
+
+function loadLibrary(name: string, bytes: Uint8Array): Koffi.IKoffiLib {
+  if (process.platform !== "linux") throw new Error("memfd loading needs Linux");
+  // memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) then seal: the bytes the host verified
+  // are the bytes dlopen maps, and nobody can change them afterwards.
+  const fd = Number(c.syscall(319, "str", `bulkhead:${name}`, "unsigned int", 3));
+  if (fd < 0) throw new Error(`memfd_create failed: errno ${koffi.errno()}`);
+  writeFd(fd, bytes);
+  if (c.fcntl(fd, F_ADD_SEALS, "int", 1 | 2 | 4 | 8) < 0) {
+    throw new Error(`sealing the memfd failed: errno ${koffi.errno()}`);
+  }
+  return koffi.load(`/proc/self/fd/${fd}`);
+}
+
+function writeFd(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    const n = Number(c.write(fd, bytes.subarray(off), bytes.length - off));
+    if (n < 0) throw new Error(`write to memfd failed: errno ${koffi.errno()}`);
+    off += n;
+  }
+}
+
+function fail(code: string, message: string): never {
+  send({ type: FRAME_TYPES.FAIL, id: 0, header: { code, message } });
+  process.exit(2);
+}
+
+function main(): void {
+  setupFds();
+  const load = readFrame();
+  if (load === null) process.exit(0);
+  if (load.type !== FRAME_TYPES.LOAD) throw new Error(`expected LOAD, got type ${load.type}`);
+  const header = load.header as unknown as LoadHeader;
+  maxFrameBytes = header.maxFrameBytes;
+  let applied: LandlockResult | null = null;
+  if (header.landlock !== null) {
+    try {
+      applied = landlock(header.landlock);
+    } catch (error) {
+      fail("ERR_SANDBOX", `Landlock refused the policy: ${String(error)}`);
+    }
+  }
+  let lib: Koffi.IKoffiLib;
+  try {
+    lib = loadLibrary(header.name, load.body);
+  } catch (error) {
+    fail("ERR_NATIVE_LOAD", `the library does not load: ${String(error)}`);
+  }
+  let abi: number;
+  try {
+    abi = lib.func("uint32_t bh_abi_version(void)")() as number;
+  } catch (error) {
+    fail("ERR_ABI", `the library does not export bh_abi_version(): ${String(error)}`);
+  }
+  if (abi !== BH_ABI_VERSION) {
+    fail("ERR_ABI", `the library has ABI version ${abi}, the host speaks ${BH_ABI_VERSION}`);
+  }
+  let bh: {
+    init: Koffi.KoffiFunction;
+    call: Koffi.KoffiFunction;
+    free: Koffi.KoffiFunction;
+    shutdown: Koffi.KoffiFunction;
+  };
+  try {
+    bh = {
+      init: lib.func("int bh_init(void* api)"),
+      call: lib.func(
+        "int bh_call(const char* method, const void* input, size_t len, _Out_ void** out, _Out_ size_t* outLen)",
+      ),
+      free: lib.func("void bh_free(void* p)"),
+      shutdown: lib.func("void bh_shutdown(void)"),
+    };
+  } catch (error) {
+    fail("ERR_ABI", `the library lacks a bh_* export: ${String(error)}`);
+  }
+  const api = makeHostApi();
+  const status = bh.init(api) as number;
+  if (status !== BH_OK) fail("ERR_PLUGIN_INIT", `bh_init() returned ${status}`);
+  send({
+    type: FRAME_TYPES.READY,
+    id: 0,
+    header: { pid: process.pid, landlock: applied },
+  });
+  for (;;) {
+    const frame = queued.shift() ?? readFrame();
+    if (frame === null) process.exit(0);
+    if (frame.type === FRAME_TYPES.SHUTDOWN) {
+      bh.shutdown();
+      process.exit(0);
+    }
+    if (frame.type !== FRAME_TYPES.CALL) {
+      diag(`unexpected frame type ${frame.type}`);
+      process.exit(3);
+    }
+    const out: [bigint | null] = [null];
+    const outLen: [number | bigint] = [0];
+    const method = String(frame.header.method);
+    const input = frame.body.length > 0 ? frame.body : null;
+    const rc = bh.call(method, input, frame.body.length, out, outLen) as number;
+    let body = new Uint8Array(0);
+    const ptr = out[0];
+    if (ptr !== null && ptr !== 0n) {
+      const len = Number(outLen[0]);
+      body = len > 0 ? new Uint8Array(koffi.view(ptr, len)).slice() : body;
+      bh.free(ptr);
+    }
+    send({ type: FRAME_TYPES.RESULT, id: frame.id, header: { status: rc }, body });
+  }
+}
+
+function makeHostApi(): unknown {
+  const getProto = koffi.proto(
+    "int bh_context_get(const char* key, void* buf, size_t cap, void* len)",
+  );
+  const setProto = koffi.proto("int bh_context_set(const char* key, const void* v, size_t len)");
+  const logProto = koffi.proto("void bh_log(int level, const char* msg)");
+  const table = koffi.struct("bh_host_api", {
+    abi_version: "uint32_t",
+    context_get: koffi.pointer(getProto),
+    context_set: koffi.pointer(setProto),
+    log: koffi.pointer(logProto),
+  });
+  const get = koffi.register(
+    (key: string, buf: bigint | null, cap: number | bigint, lenPtr: bigint | null): number => {
+      const reply = roundTrip({ type: FRAME_TYPES.CONTEXT_GET, id: nextId++, header: { key } });
+      if (reply === null) return BH_ERR_IO;
+      const status = Number(reply.header.status);
+      if (status !== BH_OK) return status;
+      if (lenPtr !== null) koffi.encode(lenPtr, "size_t", reply.body.length);
+      if (reply.body.length > Number(cap)) return BH_ERR_TOO_SMALL;
+      if (reply.body.length > 0 && buf !== null) {
+        new Uint8Array(koffi.view(buf, reply.body.length)).set(reply.body);
+      }
+      return BH_OK;
+    },
+    koffi.pointer(getProto),
+  );
+  const set = koffi.register(
+    (key: string, value: bigint | null, len: number | bigint): number => {
+      const n = Number(len);
+      const body = n > 0 && value !== null
+        ? new Uint8Array(koffi.view(value, n)).slice()
+        : new Uint8Array(0);
+      const reply = roundTrip({ type: FRAME_TYPES.CONTEXT_SET, id: nextId++, header: { key }, body });
+      if (reply === null) return BH_ERR_IO;
+      return Number(reply.header.status);
+    },
+    koffi.pointer(setProto),
+  );
+  const log = koffi.register((level: number, message: string): void => {
+    send({ type: FRAME_TYPES.LOG, id: 0, header: { level, message } });
+  }, koffi.pointer(logProto));
+  const mem = koffi.alloc(table, 1);
+  koffi.encode(mem, table, {
+    abi_version: BH_ABI_VERSION,
+    context_get: get,
+    context_set: set,
+    log,
+  });
+  return mem;
+}
+
+// Unused-status guard: keeps the documented codes referenced in one place.
+void [BH_ERR_INVALID, BH_ERR_DENIED, BH_ERR_NOT_FOUND];
+
+try {
+  main();
+} catch (error) {
+  diag(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(3);
+}

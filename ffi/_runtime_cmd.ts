@@ -1,0 +1,64 @@
+/**
+ * The one place that decides how to start a child with the runtime running the host.
+ * Reads `process.versions` only (present in Node, Bun and Deno): no runtime globals.
+ *
+ * @example
+ * ```ts
+ * const { name, argv } = runtimeCommand("/abs/ffi/_child.ts", { heapMb: 32 });
+ * ```
+ * @module
+ */
+
+/** Which runtime runs the host. */
+export type RuntimeName = "node" | "bun" | "deno";
+
+/** How to start a child script. */
+export interface RuntimeCommand {
+  /** Runtime running the host (and the child). */
+  name: RuntimeName;
+  /** argv: executable, flags, script. */
+  argv: string[];
+  /** Environment variables the runtime needs in the child (besides PATH). */
+  env: Record<string, string>;
+}
+
+/**
+ * Detects the runtime from `process.versions`.
+ *
+ * @returns "bun", "deno" or "node"
+ * @example
+ * ```ts
+ * detectRuntime(); // "node" under node
+ * ```
+ */
+export function detectRuntime(): RuntimeName {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun !== undefined) return "bun";
+  if (versions.deno !== undefined) return "deno";
+  return "node";
+}
+
+/**
+ * Builds the argv that runs `script` with the host's runtime.
+ *
+ * @param script absolute path of the `.ts` entry
+ * @param options `heapMb`: JS heap cap for the child's own JavaScript (V8 runtimes only)
+ * @returns runtime name, argv and environment
+ * @example
+ * ```ts
+ * runtimeCommand("/x/_child.ts", { heapMb: 32 }).argv[0] === process.execPath; // true
+ * ```
+ */
+export function runtimeCommand(script: string, options: { heapMb: number }): RuntimeCommand {
+  const name = detectRuntime();
+  const heap = `--max-old-space-size=${options.heapMb}`;
+  if (name === "deno") {
+    return {
+      name,
+      argv: [process.execPath, "run", "-A", "--no-prompt", "--no-check", `--v8-flags=${heap}`, script],
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    };
+  }
+  if (name === "bun") return { name, argv: [process.execPath, script], env: {} };
+  return { name, argv: [process.execPath, heap, script], env: {} };
+}

@@ -1,0 +1,183 @@
+/**
+ * The one error type callers handle, and the registry of its codes.
+ *
+ * Every condition a caller is expected to handle is a {@link PluginError} with a stable `code`
+ * and a `hint` that says what to do. Codes are never reused for another meaning.
+ *
+ * @example
+ * ```ts
+ * import { PluginError } from "./errors.ts";
+ * try {
+ *   throw new PluginError("ERR_MANIFEST_INVALID", 'Cannot load plugin "x": bad manifest', {
+ *     hint: "Fix plugin.json",
+ *   });
+ * } catch (e) {
+ *   if (e instanceof PluginError) console.log(e.code);
+ * }
+ * ```
+ * @module
+ */
+
+/** Every error code bulkhead raises, with what it means. */
+export const ERROR_CODES = {
+  ERR_MANIFEST_INVALID: "plugin.json is missing, unreadable, or fails validation",
+  ERR_PLUGIN_NOT_FOUND: "no discovered plugin has that name",
+  ERR_DUPLICATE: "two plugins share a name, or a plugin is already loaded",
+  ERR_PERMISSION_DENIED: "a plugin tried something its manifest does not grant",
+  ERR_CALL_TIMEOUT: "a call or hook did not finish within its deadline",
+  ERR_PLUGIN_CRASHED: "the plugin's worker or process died, or broke the protocol",
+  ERR_PLUGIN_FAILED: "the plugin is in the failed state and accepts no calls",
+  ERR_PLUGIN_NOT_ACTIVE: "the plugin is not active (paused, unloading or unloaded)",
+  ERR_METHOD_NOT_FOUND: "the plugin does not export the called method",
+  ERR_PLUGIN_INIT: "the plugin module failed to import or its init() threw",
+  ERR_PLUGIN_THREW: "a plugin method threw an error without a bulkhead code",
+  ERR_RUNTIME_UNSUPPORTED: "the current runtime cannot enforce what the policy requires",
+  ERR_SIGNATURE_INVALID: "a signature or signed statement does not verify",
+  ERR_UNTRUSTED: "the plugin is not signed by a trusted key, or its key or digest is revoked",
+  ERR_TRUST_LIST: "the trust list file is unreadable, corrupted, or the key is wrong",
+  ERR_DOWNGRADE: "a plugin version lower than one already trusted was refused",
+  ERR_DEPENDENCY: "a dependency is missing, out of range, or part of a cycle",
+  ERR_ENGINE: "the plugin's engine range does not include this host's API version",
+  ERR_LIMITS: "a manifest limit exceeds what the host allows",
+  ERR_RESOURCE_LIMIT: "a plugin exceeded a resource limit and was stopped",
+  ERR_STATE: "an illegal lifecycle transition was requested",
+  ERR_IPC: "a malformed or oversized frame crossed a process boundary",
+  ERR_ABI: "a native library's ABI version does not match this host",
+  ERR_NATIVE_LOAD: "a native library could not be loaded",
+  ERR_SANDBOX: "the sandbox launcher could not start or the kernel refused a restriction",
+  ERR_HOST_CLOSED: "the host was closed",
+} as const;
+
+/** A stable error code; see {@link ERROR_CODES}. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One problem found in user input, with the field path it concerns. */
+export interface Issue {
+  /** Dotted path of the field, e.g. `permissions.network.1`; empty for the whole document. */
+  path: string;
+  /** What is wrong, in a sentence. */
+  message: string;
+}
+
+/** Options for {@link PluginError}. */
+export interface PluginErrorOptions {
+  /** What the caller can do about it. */
+  hint?: string;
+  /** The underlying error. */
+  cause?: unknown;
+  /** Plugin the error concerns. */
+  plugin?: string;
+  /** Every problem found, for validation errors. */
+  issues?: Issue[];
+}
+
+/**
+ * An error a caller is expected to handle, identified by its stable `code`.
+ *
+ * @example
+ * ```ts
+ * const e = new PluginError("ERR_CALL_TIMEOUT", 'Cannot call "x": timed out after 1000 ms');
+ * e.code; // "ERR_CALL_TIMEOUT"
+ * ```
+ */
+export class PluginError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** What to do about it. */
+  readonly hint: string;
+  /** Plugin the error concerns, if any. */
+  readonly plugin: string | undefined;
+  /** Every problem found (validation errors), each with a field path. */
+  readonly issues: Issue[];
+
+  /**
+   * @param code stable code from {@link ERROR_CODES}
+   * @param message `Cannot <action>: <state>` sentence
+   * @param options hint, cause, plugin, issues
+   */
+  constructor(code: ErrorCode, message: string, options: PluginErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PluginError";
+    this.code = code;
+    this.hint = options.hint ?? ERROR_CODES[code];
+    this.plugin = options.plugin;
+    this.issues = options.issues ?? [];
+  }
+}
+
+/** Plain-object form of an error, safe to structured-clone across worker and process boundaries. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  hint?: string;
+  plugin?: string;
+  stack?: string;
+  issues?: Issue[];
+}
+
+/**
+ * Turns any thrown value into a structured-clone-safe object that keeps `code` and `hint`.
+ *
+ * @param error anything that was thrown
+ * @returns a plain object
+ * @example
+ * ```ts
+ * serializeError(new PluginError("ERR_STATE", "Cannot pause: not active")).code; // "ERR_STATE"
+ * ```
+ */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const e = error as Error & { code?: unknown; hint?: unknown; plugin?: unknown; issues?: unknown };
+    const out: SerializedError = { name: e.name, message: e.message };
+    if (typeof e.code === "string") out.code = e.code;
+    if (typeof e.hint === "string") out.hint = e.hint;
+    if (typeof e.plugin === "string") out.plugin = e.plugin;
+    if (typeof e.stack === "string") out.stack = e.stack;
+    if (Array.isArray(e.issues)) out.issues = e.issues as Issue[];
+    return out;
+  }
+  return { name: "Error", message: String(error) };
+}
+
+/**
+ * Rebuilds an error from {@link serializeError} output. Known codes come back as
+ * {@link PluginError}; anything else as a plain `Error` with its name and `code` kept.
+ *
+ * @param data serialized error
+ * @returns the error
+ * @example
+ * ```ts
+ * deserializeError({ name: "PluginError", message: "x", code: "ERR_STATE" }) instanceof PluginError;
+ * ```
+ */
+export function deserializeError(data: SerializedError): Error {
+  if (data.code !== undefined && isErrorCode(data.code)) {
+    const opts: PluginErrorOptions = {};
+    if (data.hint !== undefined) opts.hint = data.hint;
+    if (data.plugin !== undefined) opts.plugin = data.plugin;
+    if (data.issues !== undefined) opts.issues = data.issues;
+    const err = new PluginError(data.code, data.message, opts);
+    if (data.stack !== undefined) err.stack = data.stack;
+    return err;
+  }
+  const err = new Error(data.message) as Error & { code?: string };
+  err.name = data.name;
+  if (data.code !== undefined) err.code = data.code;
+  if (data.stack !== undefined) err.stack = data.stack;
+  return err;
+}
+
+/**
+ * Whether a string is one of bulkhead's error codes.
+ *
+ * @param code candidate
+ * @returns true for a key of {@link ERROR_CODES}
+ * @example
+ * ```ts
+ * isErrorCode("ERR_STATE"); // true
+ * ```
+ */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}

@@ -1,0 +1,33 @@
+/**
+ * The logger the host writes to. Inject your own; the default discards everything, so the library
+ * never prints on its own.
+ *
+ * @example
+ * ```ts
+ * import type { Logger } from "./logger.ts";
+ * const logger: Logger = { debug() {}, info: console.info, warn: console.warn, error: console.error };
+ * ```
+ * @module
+ */
+
+/** Structured fields attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** Where the host and plugins' `ctx.log` write. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** Log levels a plugin may use with `ctx.log`. */
+export const LOG_LEVELS: readonly (keyof Logger)[] = ["debug", "info", "warn", "error"];
+
+/** A logger that discards everything. */
+export const SILENT_LOGGER: Logger = Object.freeze({
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+});

@@ -1,0 +1,67 @@
+/**
+ * Bun adapter. Bun has no permission system: the plugin runs in a Web Worker with a best-effort
+ * guard preloaded and an `env` holding only declared variables, and the enforcement report says
+ * that none of it is a guarantee. Use the process tier for hostile code on Bun.
+ * @module
+ */
+
+import { entryUrl } from "./_entry_url.ts";
+import { dirname, fileURLToPath } from "./_paths.ts";
+import type { ExitReason, RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
+
+/**
+ * @returns the Bun adapter
+ * @example
+ * ```ts
+ * const adapter = createBunAdapter();
+ * ```
+ */
+export function createBunAdapter(): RuntimeAdapter {
+  return {
+    name: "bun",
+    frameworkRead: () => [dirname(dirname(fileURLToPath(import.meta.url)))],
+    spawn: (req) => spawnBun(req),
+  };
+}
+
+function spawnBun(req: SpawnRequest): WorkerHandle {
+  const env: Record<string, string> = { ...req.env, BULKHEAD_GUARD_NET: req.grants.network.mode };
+  const worker = new Worker(entryUrl(import.meta.url, "./_bun_worker"), {
+    type: "module",
+    preload: [fileURLToPath(entryUrl(import.meta.url, "./_bun_guard"))],
+    env,
+  } as WorkerOptions);
+  let done = false;
+  let callback: ((r: ExitReason) => void) | undefined;
+  let pending: ExitReason | undefined;
+  const finish = (r: ExitReason) => {
+    if (done) return;
+    done = true;
+    if (callback) callback(r);
+    else pending = r;
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    finish({ code: undefined, error: { name: "Error", message: event.message ?? "worker error" } });
+  };
+  worker.addEventListener("close", (event) => {
+    finish({ code: (event as unknown as { code?: number }).code ?? 0, error: undefined });
+  });
+  worker.onmessage = (event: MessageEvent) => {
+    // Bun drops messages posted before the worker attached its listener: wait for its hello.
+    if ((event.data as { t?: string }).t === "hello") {
+      worker.postMessage({ init: req.init, call: req.callPort, ctx: req.ctxPort }, [req.callPort, req.ctxPort]);
+    }
+  };
+  return {
+    terminate() {
+      worker.terminate();
+      finish({ code: 1, error: undefined });
+      return Promise.resolve();
+    },
+    onExit(cb) {
+      callback = cb;
+      if (pending) cb(pending);
+    },
+  };
+}

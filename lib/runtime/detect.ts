@@ -1,0 +1,46 @@
+/**
+ * The one place that detects the current runtime and loads its adapter.
+ *
+ * @example
+ * ```ts
+ * import { detectRuntime, loadAdapter } from "./detect.ts";
+ * const adapter = await loadAdapter();
+ * console.log(detectRuntime(), adapter.name);
+ * ```
+ * @module
+ */
+
+import type { RuntimeName } from "../../permissions/enforcement.ts";
+import type { RuntimeAdapter } from "./types.ts";
+
+/**
+ * Which runtime this code runs on.
+ *
+ * @returns `deno`, `bun` or `node`
+ * @example
+ * ```ts
+ * detectRuntime(); // "node"
+ * ```
+ */
+export function detectRuntime(): RuntimeName {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (typeof g.Deno === "object" && g.Deno !== null) return "deno";
+  if (typeof g.Bun === "object" && g.Bun !== null) return "bun";
+  return "node";
+}
+
+/**
+ * Loads the adapter for the current runtime; other runtimes' code is never evaluated.
+ *
+ * @returns the adapter
+ * @example
+ * ```ts
+ * const adapter = await loadAdapter();
+ * ```
+ */
+export async function loadAdapter(): Promise<RuntimeAdapter> {
+  const runtime = detectRuntime();
+  if (runtime === "deno") return (await import("./deno.ts")).createDenoAdapter();
+  if (runtime === "bun") return (await import("./bun.ts")).createBunAdapter();
+  return (await import("./node.ts")).createNodeAdapter();
+}

@@ -1,0 +1,68 @@
+/**
+ * Node 26 adapter: one `worker_threads` worker per plugin, restricted with permission-model
+ * `execArgv` flags, `resourceLimits` and a scrubbed `env`.
+ * @module
+ */
+
+import { dirname, fileURLToPath } from "./_paths.ts";
+import { Worker } from "node:worker_threads";
+import { serializeError } from "../errors.ts";
+import { entryUrl } from "./_entry_url.ts";
+import type { ExitReason, RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
+
+/**
+ * @returns the Node adapter
+ * @example
+ * ```ts
+ * const adapter = createNodeAdapter();
+ * ```
+ */
+export function createNodeAdapter(): RuntimeAdapter {
+  return {
+    name: "node",
+    frameworkRead: () => frameworkDirs(import.meta.url),
+    spawn: (req) => spawnNode(req),
+  };
+}
+
+/** The framework's `lib/` directory and comlink's package directory. */
+export function frameworkDirs(base: string): string[] {
+  const lib = dirname(dirname(fileURLToPath(base)));
+  const comlinkFile = fileURLToPath(import.meta.resolve("comlink"));
+  const marker = "/node_modules/comlink/";
+  const i = comlinkFile.lastIndexOf(marker);
+  const comlink = i >= 0 ? comlinkFile.slice(0, i + marker.length - 1) : dirname(comlinkFile);
+  return [lib, comlink];
+}
+
+function spawnNode(req: SpawnRequest): WorkerHandle {
+  const worker = new Worker(entryUrl(import.meta.url, "./_node_worker"), {
+    execArgv: req.grants.nodeExecArgv,
+    resourceLimits: { maxOldGenerationSizeMb: req.heapMb, maxYoungGenerationSizeMb: Math.min(16, Math.max(1, req.heapMb >> 3)) },
+    env: req.env,
+    workerData: { init: req.init, call: req.callPort, ctx: req.ctxPort },
+    transferList: [req.callPort as never, req.ctxPort as never],
+    stdout: false,
+    stderr: false,
+  });
+  let done = false;
+  let callback: ((r: ExitReason) => void) | undefined;
+  let pending: ExitReason | undefined;
+  const finish = (r: ExitReason) => {
+    if (done) return;
+    done = true;
+    if (callback) callback(r);
+    else pending = r;
+  };
+  worker.on("error", (error) => finish({ code: undefined, error: serializeError(error) }));
+  worker.on("exit", (code) => finish({ code, error: undefined }));
+  return {
+    async terminate() {
+      await worker.terminate();
+    },
+    onExit(cb) {
+      callback = cb;
+      if (pending) cb(pending);
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Trust policies: what a host requires before it loads a plugin.
+ *
+ * | preset        | signature        | downgrade | requireEnforcement | isolation | limits  |
+ * | ------------- | ---------------- | --------- | ------------------ | --------- | ------- |
+ * | `development` | optional (warns) | allowed   | false              | worker    | default |
+ * | `standard`    | trusted key      | refused   | false              | worker    | default |
+ * | `strict`      | trusted key      | refused   | true               | process   | tighter |
+ *
+ * A custom policy is an object of overrides on top of a preset (`extends`, default `standard`).
+ *
+ * @example
+ * ```ts
+ * import { resolvePolicy } from "./policy.ts";
+ * resolvePolicy("strict").requireEnforcement; // true
+ * resolvePolicy({ extends: "standard", allowDowngrade: true }).allowDowngrade; // true
+ * ```
+ * @module
+ */
+
+/** Names of the built-in presets. */
+export type TrustPresetName = "development" | "standard" | "strict";
+
+/** Upper bounds a policy places on plugins; the host refuses manifests that ask for more. */
+export interface PolicyLimits {
+  /** Largest package the host reads, bytes. */
+  maxPackageBytes: number;
+  /** Most files in a package. */
+  maxPackageFiles: number;
+  /** Largest memory limit a plugin may declare, MiB. */
+  maxMemoryMb: number;
+  /** Longest call deadline a plugin may declare, ms. */
+  maxCallTimeoutMs: number;
+}
+
+/** A fully resolved policy. */
+export interface TrustPolicy {
+  /** The preset this policy is, or `"custom"` when overrides were applied. */
+  name: TrustPresetName | "custom";
+  /**
+   * Require a valid signature from a trusted key (or an approving list entry). When false,
+   * unsigned plugins and plugins signed by an unknown key load with a warning; a signature that
+   * does not verify, a revoked key or digest, and a refused downgrade still block.
+   */
+  requireSignature: boolean;
+  /** Accept a version lower than the highest one seen. */
+  allowDowngrade: boolean;
+  /** Refuse to run when the runtime cannot enforce the plugin's permissions. */
+  requireEnforcement: boolean;
+  /** Preferred isolation for JS plugins. */
+  isolation: "worker" | "process";
+  /** Upper bounds on what plugins may ask for. */
+  limits: PolicyLimits;
+}
+
+/** A custom policy: a preset plus overrides. */
+export interface TrustPolicyInput {
+  /** Preset to start from (default `"standard"`). */
+  extends?: TrustPresetName;
+  /** See {@link TrustPolicy.requireSignature}. */
+  requireSignature?: boolean;
+  /** See {@link TrustPolicy.allowDowngrade}. */
+  allowDowngrade?: boolean;
+  /** See {@link TrustPolicy.requireEnforcement}. */
+  requireEnforcement?: boolean;
+  /** See {@link TrustPolicy.isolation}. */
+  isolation?: "worker" | "process";
+  /** See {@link TrustPolicy.limits}. */
+  limits?: Partial<PolicyLimits>;
+}
+
+const DEFAULT_LIMITS: PolicyLimits = {
+  maxPackageBytes: 256 * 1024 * 1024,
+  maxPackageFiles: 10_000,
+  maxMemoryMb: 1024,
+  maxCallTimeoutMs: 5 * 60_000,
+};
+
+const STRICT_LIMITS: PolicyLimits = {
+  maxPackageBytes: 64 * 1024 * 1024,
+  maxPackageFiles: 2_000,
+  maxMemoryMb: 256,
+  maxCallTimeoutMs: 30_000,
+};
+
+function preset(name: TrustPresetName): TrustPolicy {
+  switch (name) {
+    case "development":
+      return {
+        name,
+        requireSignature: false,
+        allowDowngrade: true,
+        requireEnforcement: false,
+        isolation: "worker",
+        limits: { ...DEFAULT_LIMITS },
+      };
+    case "standard":
+      return {
+        name,
+        requireSignature: true,
+        allowDowngrade: false,
+        requireEnforcement: false,
+        isolation: "worker",
+        limits: { ...DEFAULT_LIMITS },
+      };
+    case "strict":
+      return {
+        name,
+        requireSignature: true,
+        allowDowngrade: false,
+        requireEnforcement: true,
+        isolation: "process",
+        limits: { ...STRICT_LIMITS },
+      };
+  }
+}
+
+/** The names of the presets, in order of strictness. */
+export const TRUST_PRESETS: readonly TrustPresetName[] = ["development", "standard", "strict"];
+
+function isPreset(value: unknown): value is TrustPresetName {
+  return typeof value === "string" && (TRUST_PRESETS as readonly string[]).includes(value);
+}
+
+function checkBool(input: TrustPolicyInput, key: keyof TrustPolicyInput): void {
+  if (input[key] !== undefined && typeof input[key] !== "boolean") {
+    throw new TypeError(`Cannot resolve policy: "${key}" must be a boolean`);
+  }
+}
+
+/**
+ * Resolves a preset name or a custom object into a full policy.
+ *
+ * @param input preset name, custom overrides, or undefined for `standard`
+ * @returns a new policy object
+ * @throws {TypeError} when the preset name is unknown or a field has the wrong type
+ * @throws {RangeError} when a limit is not a positive number
+ * @example
+ * ```ts
+ * resolvePolicy("development").requireSignature; // false
+ * ```
+ */
+export function resolvePolicy(input: TrustPresetName | TrustPolicyInput = "standard"): TrustPolicy {
+  if (typeof input === "string") {
+    if (!isPreset(input)) throw new TypeError(`Cannot resolve policy: unknown preset "${input}"`);
+    return preset(input);
+  }
+  if (typeof input !== "object" || input === null) {
+    throw new TypeError("Cannot resolve policy: expected a preset name or an object");
+  }
+  const base = input.extends ?? "standard";
+  if (!isPreset(base)) throw new TypeError(`Cannot resolve policy: unknown preset "${base}"`);
+  for (const key of ["requireSignature", "allowDowngrade", "requireEnforcement"]) {
+    checkBool(input, key as keyof TrustPolicyInput);
+  }
+  if (
+    input.isolation !== undefined && input.isolation !== "worker" && input.isolation !== "process"
+  ) {
+    throw new TypeError('Cannot resolve policy: "isolation" must be "worker" or "process"');
+  }
+  const policy = preset(base);
+  const limits = { ...policy.limits };
+  for (const [key, value] of Object.entries(input.limits ?? {})) {
+    if (!Object.hasOwn(limits, key)) {
+      throw new TypeError(`Cannot resolve policy: unknown limit "${key}"`);
+    }
+    if (typeof value !== "number" || !(value > 0)) {
+      throw new RangeError(`Cannot resolve policy: limit "${key}" must be a positive number`);
+    }
+    limits[key as keyof PolicyLimits] = value;
+  }
+  return {
+    name: "custom",
+    requireSignature: input.requireSignature ?? policy.requireSignature,
+    allowDowngrade: input.allowDowngrade ?? policy.allowDowngrade,
+    requireEnforcement: input.requireEnforcement ?? policy.requireEnforcement,
+    isolation: input.isolation ?? policy.isolation,
+    limits,
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The enforcement report: for each kind of restriction, which mechanism actually enforces it on a
+ * given runtime and tier, and whether that is a real guarantee. Pure data, no runtime APIs.
+ *
+ * @example
+ * ```ts
+ * import { describeEnforcement } from "./enforcement.ts";
+ * const e = describeEnforcement("bun", { network: "none" });
+ * e.network.enforced; // false: Bun has no permission system
+ * ```
+ * @module
+ */
+
+/** The runtimes bulkhead hosts plugins on. */
+export type RuntimeName = "deno" | "bun" | "node";
+
+/** The restrictions a report covers. */
+export type EnforcementArea =
+  | "filesystem"
+  | "network"
+  | "env"
+  | "subprocess"
+  | "ffi"
+  | "memory"
+  | "cpu";
+
+/** How one area is enforced. */
+export interface EnforcementEntry {
+  /** The mechanism: `deno-permissions`, `node-permissions`, `broker`, `guard`, `worker-env`,
+   * `resource-limits`, `deadline`, `terminate`, or `none`. Several joined with `+`. */
+  mechanism: string;
+  /** True only when the runtime or kernel guarantees the restriction against hostile code. */
+  enforced: boolean;
+  /** What is and is not covered, in a sentence, when it is not the obvious. */
+  note?: string;
+}
+
+/** Per-plugin enforcement report. */
+export interface Enforcement {
+  runtime: RuntimeName;
+  tier: "worker";
+  filesystem: EnforcementEntry;
+  network: EnforcementEntry;
+  env: EnforcementEntry;
+  subprocess: EnforcementEntry;
+  ffi: EnforcementEntry;
+  memory: EnforcementEntry;
+  cpu: EnforcementEntry;
+}
+
+/** The parts of a plugin's requirements the report depends on. */
+export interface EnforcementInput {
+  network: "none" | "full" | readonly string[];
+}
+
+const AREAS: readonly EnforcementArea[] = [
+  "filesystem",
+  "network",
+  "env",
+  "subprocess",
+  "ffi",
+  "memory",
+  "cpu",
+];
+
+/**
+ * Describes what the worker tier enforces for a plugin on a runtime.
+ *
+ * @param runtime the host runtime
+ * @param input the plugin's network requirement (the rest does not change the mechanism)
+ * @returns the report
+ * @example
+ * ```ts
+ * describeEnforcement("deno", { network: ["api.example.com"] }).network.mechanism;
+ * // "deno-permissions+broker"
+ * ```
+ */
+export function describeEnforcement(runtime: RuntimeName, input: EnforcementInput): Enforcement {
+  const list = Array.isArray(input.network);
+  const full = input.network === "full";
+  if (runtime === "deno") {
+    return {
+      runtime,
+      tier: "worker",
+      filesystem: {
+        mechanism: "deno-permissions",
+        enforced: true,
+        note: "the plugin directory itself is readable (its modules load from it)",
+      },
+      network: full ? { mechanism: "none", enforced: true, note: "full network was declared" } : {
+        mechanism: list ? "deno-permissions+broker" : "deno-permissions",
+        enforced: true,
+      },
+      env: { mechanism: "deno-permissions", enforced: true },
+      subprocess: { mechanism: "deno-permissions", enforced: true },
+      ffi: { mechanism: "deno-permissions", enforced: true },
+      memory: {
+        mechanism: "resource-limits",
+        enforced: true,
+        note: "V8 heap limit of a nested worker_threads worker; an OOM stops the plugin silently, " +
+          "so the call deadline reports it",
+      },
+      cpu: {
+        mechanism: "deadline",
+        enforced: false,
+        note: "a call past its deadline fails and the plugin is unloaded, but Deno 2.9 cannot stop " +
+          "a busy loop: the thread keeps a core until the host process exits (use the process tier)",
+      },
+    };
+  }
+  if (runtime === "node") {
+    return {
+      runtime,
+      tier: "worker",
+      filesystem: {
+        mechanism: "node-permissions+import-hooks",
+        enforced: true,
+        note: "the plugin directory itself is readable; symlinks inside grants that point outside " +
+          "are refused at load (Node follows them)",
+      },
+      network: full
+        ? { mechanism: "none", enforced: true, note: "full network was declared" }
+        : list
+        ? {
+          mechanism: "node-permissions+broker",
+          enforced: true,
+          note: "raw sockets are denied; listed hosts are reached through ctx.fetch only",
+        }
+        : { mechanism: "node-permissions", enforced: true },
+      env: { mechanism: "worker-env", enforced: true, note: "the worker gets a copy holding only " +
+        "the declared variables; /proc/self/environ is outside its filesystem grant" },
+      subprocess: { mechanism: "node-permissions", enforced: true },
+      ffi: { mechanism: "node-permissions", enforced: true },
+      memory: { mechanism: "resource-limits", enforced: true },
+      cpu: { mechanism: "deadline+terminate", enforced: true },
+    };
+  }
+  const guard = "best-effort guard only: Bun has no permission system and Bun.fetch reaches any " +
+    "host and any file:// URL";
+  return {
+    runtime,
+    tier: "worker",
+    filesystem: { mechanism: "none", enforced: false, note: guard },
+    network: full ? { mechanism: "none", enforced: true, note: "full network was declared" } : {
+      mechanism: "guard",
+      enforced: false,
+      note: guard,
+    },
+    env: { mechanism: "worker-env", enforced: false, note: "the worker's process.env holds only " +
+      "the declared variables, but /proc/self/environ is readable" },
+    subprocess: { mechanism: "guard", enforced: false, note: guard },
+    ffi: { mechanism: "none", enforced: false, note: guard },
+    memory: {
+      mechanism: "none",
+      enforced: false,
+      note: "Bun ignores worker resourceLimits; use the process tier",
+    },
+    cpu: { mechanism: "deadline+terminate", enforced: true },
+  };
+}
+
+/**
+ * Lists the areas a report does not enforce.
+ *
+ * @param report an enforcement report
+ * @returns the unenforced areas, empty when everything is enforced
+ * @example
+ * ```ts
+ * unenforcedAreas(describeEnforcement("bun", { network: "none" })); // ["filesystem", ...]
+ * ```
+ */
+export function unenforcedAreas(report: Enforcement): EnforcementArea[] {
+  return AREAS.filter((a) => !report[a].enforced);
+}
