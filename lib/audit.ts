@@ -23,7 +23,10 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 
-/** Known audit events; any other lower_snake_case name is accepted too. */
+/**
+ * Known audit events; any other lower_snake_case name is accepted too (`string & Record<never,
+ * never>` keeps editor completion for the known names).
+ */
 export type AuditEventName =
   | "load"
   | "unload"
@@ -35,7 +38,7 @@ export type AuditEventName =
   | "violation"
   | "unmount"
   | "crash"
-  | (string & {});
+  | (string & Record<never, never>);
 
 /** One audit record as written. */
 export interface AuditEvent {
@@ -187,7 +190,9 @@ export class AuditLog {
   write(event: AuditEventName, plugin: string, details: Record<string, unknown> = {}): AuditEvent {
     if (this.#closed) throw new Error(`Cannot write audit event "${event}": the log is closed`);
     if (typeof event !== "string" || !EVENT_NAME.test(event)) {
-      throw new TypeError(`Cannot write audit event: name "${String(event)}" is not lower_snake_case`);
+      throw new TypeError(
+        `Cannot write audit event: name "${String(event)}" is not lower_snake_case`,
+      );
     }
     if (typeof plugin !== "string") {
       throw new TypeError(`Cannot write audit event "${event}": plugin is not a string`);
@@ -198,7 +203,9 @@ export class AuditLog {
       : { details: redacted };
     for (const reserved of ["ts", "event", "plugin"]) {
       if (Object.hasOwn(rest, reserved)) {
-        throw new TypeError(`Cannot write audit event "${event}": detail "${reserved}" is reserved`);
+        throw new TypeError(
+          `Cannot write audit event "${event}": detail "${reserved}" is reserved`,
+        );
       }
     }
     // Key order ts, event, plugin first: easier to read and to grep.

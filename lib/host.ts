@@ -25,7 +25,13 @@ import { createContextApi, type Denial } from "./context.ts";
 import { exposeGuarded } from "./guarded_endpoint.ts";
 import { findEscapingSymlinks, realOrSelf } from "./symlinks.ts";
 import { deriveGrants } from "../permissions/grants.ts";
-import { describeEnforcement, unenforcedAreas } from "../permissions/enforcement.ts";
+import {
+  describeEnforcement,
+  type EnforcementArea,
+  unenforcedAreas,
+} from "../permissions/enforcement.ts";
+
+const PERMISSION_AREAS: readonly EnforcementArea[] = ["filesystem", "network", "env", "subprocess", "ffi"];
 import { loadAdapter } from "./runtime/detect.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 
@@ -37,8 +43,12 @@ export interface HostOptions {
   context?: Record<string, unknown>;
   /** Where host and plugin logs go (default: discard). */
   logger?: Logger;
-  /** Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED). */
-  requireEnforcement?: boolean;
+  /**
+   * Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED).
+   * `true` checks the permission areas (filesystem, network, env, subprocess, ffi); a list checks
+   * exactly those areas (add "memory" and "cpu" to require enforced limits too).
+   */
+  requireEnforcement?: boolean | EnforcementArea[];
   /** Deadline for import + `init()` (default 10,000 ms). */
   loadTimeoutMs?: number;
   /** Deadline for `shutdown()` at unload (default 2,000 ms). */
@@ -250,8 +260,10 @@ export class PluginHost {
       { frameworkRead },
     );
     const enforcement = describeEnforcement(adapter.name, { network: manifest.permissions.network });
-    if (this.#options.requireEnforcement === true) {
-      const missing = unenforcedAreas(enforcement);
+    const required = this.#options.requireEnforcement;
+    if (required !== undefined && required !== false) {
+      const areas: EnforcementArea[] = required === true ? [...PERMISSION_AREAS] : required;
+      const missing = unenforcedAreas(enforcement).filter((a) => areas.includes(a));
       if (missing.length > 0) {
         throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${name}": ${adapter.name} does not enforce ${missing.join(", ")} in the worker tier`, { hint: "Run the host on Deno or Node, or drop requireEnforcement", plugin: name });
       }

@@ -82,7 +82,9 @@ export class LatencyHistogram {
    * @throws {RangeError} when q is outside [0, 1]
    */
   quantile(q: number): number {
-    if (!(q >= 0 && q <= 1)) throw new RangeError(`Cannot compute quantile: "${q}" is not in [0, 1]`);
+    if (!(q >= 0 && q <= 1)) {
+      throw new RangeError(`Cannot compute quantile: "${q}" is not in [0, 1]`);
+    }
     if (this.#count === 0) return 0;
     const rank = Math.max(1, Math.ceil(q * this.#count));
     // The first and last ranks are known exactly.
@@ -360,7 +362,9 @@ export function renderPrometheus(
     for (const [q, ms] of [["0.5", s.p50Ms], ["0.99", s.p99Ms]] as const) {
       // Client libraries expose NaN for an empty summary; 0 would claim a measured latency.
       const v = s.calls === 0 ? NaN : ms / 1000;
-      duration.lines.push(`${duration.name}${labels({ plugin: s.name, quantile: q })} ${formatValue(v)}`);
+      duration.lines.push(
+        `${duration.name}${labels({ plugin: s.name, quantile: q })} ${formatValue(v)}`,
+      );
     }
     duration.lines.push(`${duration.name}_sum${l} ${formatValue(s.latencySumMs / 1000)}`);
     duration.lines.push(`${duration.name}_count${l} ${formatValue(s.calls)}`);

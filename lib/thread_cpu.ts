@@ -7,10 +7,12 @@
  * CONFIG_HZ is (`getconf CLK_TCK` prints it). Pass `clockTicks` if you run somewhere else.
  * Resolution is therefore 10 ms.
  *
- * Processes: {@link sampleProcess} reads `status` (VmRSS, VmHWM, Threads), `stat` (utime, stime),
- * counts `fd/` entries and reads `net/sockstat` + `net/sockstat6` — about five syscalls and tens of
- * microseconds. It does not read `net/tcp` unless asked: that walks the kernel's global TCP hash
- * and costs milliseconds even in an empty network namespace.
+ * Processes: {@link sampleProcess} reads `stat` (utime, stime), `status` (VmRSS, VmHWM, Threads),
+ * the fd count (the size of `fd/`, one stat(2) on Linux ≥ 6.2; a directory listing before), and
+ * `net/sockstat` + `net/sockstat6`: about 60 µs per process. {@link sampleProcesses} reads the
+ * sockstat files once per network namespace and gets a pass over 100 processes to about 4 ms.
+ * `net/tcp` is read only on request: it walks the kernel's global TCP hash and costs about a
+ * millisecond or more per read even in an empty network namespace.
  *
  * Mapping a worker to its thread (measured on Linux 6.18, see the tests):
  * - Node 26 `node:worker_threads` and Bun 1.4 (`node:worker_threads` and Web `Worker`) set the
@@ -38,7 +40,7 @@
  * @module
  */
 
-import { closeSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync } from "node:fs";
 import { platform } from "node:os";
 
 /** USER_HZ: the unit of utime/stime in procfs on every mainstream Linux architecture. */
@@ -105,6 +107,12 @@ export interface SampleProcessOptions {
   tcp?: boolean;
   /** Clock ticks per second for utime/stime; default {@link CLOCK_TICKS_PER_SECOND}. */
   clockTicks?: number;
+  /**
+   * Socket counts per network namespace (key: the `ns/net` link, e.g. `net:[4026531840]`).
+   * Pass one fresh Map per monitor pass to read `sockstat` once per namespace instead of once
+   * per process; {@link sampleProcesses} does this for you.
+   */
+  socketCache?: Map<string, SocketCounts>;
 }
 
 /** Options naming the process whose threads to read. */
@@ -147,19 +155,20 @@ function readProc(path: string): string | null {
     throw e;
   }
   try {
-    scratch ??= new Uint8Array(16384);
+    let buf: Uint8Array = scratch ??= new Uint8Array(16384);
     let len = 0;
     for (;;) {
-      const n = readSync(fd, scratch, len, scratch.length - len, null);
-      if (n === 0) break;
+      const room = buf.length - len;
+      const n = readSync(fd, buf, len, room, null);
       len += n;
-      if (len === scratch.length) {
-        const bigger = new Uint8Array(scratch.length * 2);
-        bigger.set(scratch);
-        scratch = bigger;
-      }
+      // procfs (seq_file) fills the buffer until EOF: a short read is the end, which saves the
+      // extra read(2) that would return 0.
+      if (n < room) break;
+      const bigger: Uint8Array = new Uint8Array(buf.length * 2);
+      bigger.set(buf);
+      buf = scratch = bigger;
     }
-    return decoder.decode(scratch.subarray(0, len));
+    return decoder.decode(buf.subarray(0, len));
   } catch (e) {
     // The process can exit between open and read: ESRCH.
     if (isGone(e)) return null;
@@ -435,6 +444,42 @@ function countTcp(text: string | null, inodes: Set<string>): number {
 }
 
 /**
+ * Open fds of a process. Linux ≥ 6.2 reports the count as the size of `/proc/<pid>/fd` (one
+ * stat call); older kernels report 0, and then the directory is listed.
+ */
+function countFds(base: string, isSelf: boolean): number {
+  const size = statSync(`${base}/fd`).size;
+  if (size > 0) return size;
+  // readdir opens an fd of its own, which shows up when listing our own fd directory.
+  const listed = readdirSync(`${base}/fd`).length;
+  return isSelf ? Math.max(0, listed - 1) : listed;
+}
+
+/** Socket counts of the process's network namespace, read once per namespace per cache. */
+function readSockets(
+  base: string,
+  cache: Map<string, SocketCounts> | undefined,
+): SocketCounts | null {
+  let key: string | undefined;
+  if (cache !== undefined) {
+    key = readlinkSync(`${base}/ns/net`);
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+  }
+  const v4 = readProc(`${base}/net/sockstat`);
+  if (v4 === null) return null;
+  const v6 = readProc(`${base}/net/sockstat6`);
+  const counts: SocketCounts = {
+    tcp: inuse(v4, "TCP"),
+    udp: inuse(v4, "UDP"),
+    tcp6: inuse(v6, "TCP6"),
+    udp6: inuse(v6, "UDP6"),
+  };
+  if (key !== undefined) cache!.set(key, counts);
+  return counts;
+}
+
+/**
  * Samples a process from procfs: memory, threads, CPU time, fds, sockets.
  *
  * @param pid process id (or `"self"`)
@@ -465,21 +510,15 @@ export function sampleProcess(
   const status = readProc(`${base}/status`);
   if (status === null) return null;
   let fdCount: number;
+  let sockets: SocketCounts | null;
   try {
-    fdCount = readdirSync(`${base}/fd`).length;
+    fdCount = countFds(base, pid === "self");
+    sockets = readSockets(base, options.socketCache);
   } catch (e) {
     if (isGone(e)) return null;
     throw e;
   }
-  const v4 = readProc(`${base}/net/sockstat`);
-  const v6 = readProc(`${base}/net/sockstat6`);
-  if (v4 === null) return null;
-  const sockets: SocketCounts = {
-    tcp: inuse(v4, "TCP"),
-    udp: inuse(v4, "UDP"),
-    tcp6: inuse(v6, "TCP6"),
-    udp6: inuse(v6, "UDP6"),
-  };
+  if (sockets === null) return null;
   const userMs = ticksToMs(stat.utime, hz);
   const systemMs = ticksToMs(stat.stime, hz);
   const sample: ProcessSample = {
@@ -493,7 +532,7 @@ export function sampleProcess(
     cpuMs: userMs + systemMs,
     fdCount,
     connectionCount: sockets.tcp + sockets.udp + sockets.tcp6 + sockets.udp6,
-    sockets,
+    sockets: { ...sockets },
   };
   if (options.tcp === true) {
     let inodes: Set<string>;
@@ -507,4 +546,29 @@ export function sampleProcess(
       countTcp(readProc(`${base}/net/tcp6`), inodes);
   }
   return sample;
+}
+
+/**
+ * One monitor pass: samples every pid, reading `net/sockstat{,6}` once per network namespace
+ * rather than once per process (processes sharing a namespace see the same counts anyway).
+ *
+ * @param pids processes to sample
+ * @param options as {@link sampleProcess} (a `socketCache` given here is used and filled)
+ * @returns pid → sample, or null for a process that is gone
+ * @throws {Error} as {@link sampleProcess}
+ * @example
+ * ```ts
+ * for (const [pid, s] of sampleProcesses(plugins.map((p) => p.pid))) {
+ *   if (s === null) markCrashed(pid);
+ * }
+ * ```
+ */
+export function sampleProcesses(
+  pids: Iterable<number>,
+  options: SampleProcessOptions = {},
+): Map<number, ProcessSample | null> {
+  const opts = { ...options, socketCache: options.socketCache ?? new Map() };
+  const out = new Map<number, ProcessSample | null>();
+  for (const pid of pids) out.set(pid, sampleProcess(pid, opts));
+  return out;
 }

@@ -96,7 +96,7 @@ export {
   type TrustStoreInput,
 } from "./trust_store.ts";
 export {
-  type PolicyLimits,
+  type PackageCaps,
   resolvePolicy,
   TRUST_PRESETS,
   type TrustPolicy,

@@ -1,11 +1,13 @@
 /**
  * Trust policies: what a host requires before it loads a plugin.
  *
- * | preset        | signature        | downgrade | requireEnforcement | isolation | limits  |
- * | ------------- | ---------------- | --------- | ------------------ | --------- | ------- |
- * | `development` | optional (warns) | allowed   | false              | worker    | default |
- * | `standard`    | trusted key      | refused   | false              | worker    | default |
- * | `strict`      | trusted key      | refused   | true               | process   | tighter |
+ * | preset        | signature        | downgrade | requireEnforcement | isolation | limits     |
+ * | ------------- | ---------------- | --------- | ------------------ | --------- | ---------- |
+ * | `development` | optional (warns) | allowed   | false              | worker    | as is      |
+ * | `standard`    | trusted key      | refused   | false              | worker    | as is      |
+ * | `strict`      | trusted key      | refused   | true               | process   | `"strict"` |
+ *
+ * `strict` also caps packages at 64 MiB and 2,000 files (others: 256 MiB, 10,000).
  *
  * A custom policy is an object of overrides on top of a preset (`extends`, default `standard`).
  *
@@ -18,19 +20,17 @@
  * @module
  */
 
+import type { TightenPolicy } from "../limits.ts";
+
 /** Names of the built-in presets. */
 export type TrustPresetName = "development" | "standard" | "strict";
 
-/** Upper bounds a policy places on plugins; the host refuses manifests that ask for more. */
-export interface PolicyLimits {
+/** Package size caps: {@link readPackage} refuses larger packages. */
+export interface PackageCaps {
   /** Largest package the host reads, bytes. */
   maxPackageBytes: number;
   /** Most files in a package. */
   maxPackageFiles: number;
-  /** Largest memory limit a plugin may declare, MiB. */
-  maxMemoryMb: number;
-  /** Longest call deadline a plugin may declare, ms. */
-  maxCallTimeoutMs: number;
 }
 
 /** A fully resolved policy. */
@@ -49,8 +49,10 @@ export interface TrustPolicy {
   requireEnforcement: boolean;
   /** Preferred isolation for JS plugins. */
   isolation: "worker" | "process";
-  /** Upper bounds on what plugins may ask for. */
-  limits: PolicyLimits;
+  /** How the host tightens plugin limits (`tightenLimits` in `lib/limits.ts`); undefined: as is. */
+  tightenLimits: TightenPolicy | undefined;
+  /** Package size caps, passed to `readPackage`. */
+  package: PackageCaps;
 }
 
 /** A custom policy: a preset plus overrides. */
@@ -65,23 +67,14 @@ export interface TrustPolicyInput {
   requireEnforcement?: boolean;
   /** See {@link TrustPolicy.isolation}. */
   isolation?: "worker" | "process";
-  /** See {@link TrustPolicy.limits}. */
-  limits?: Partial<PolicyLimits>;
+  /** See {@link TrustPolicy.tightenLimits}; `1` leaves limits unchanged. */
+  tightenLimits?: TightenPolicy;
+  /** See {@link TrustPolicy.package}. */
+  package?: Partial<PackageCaps>;
 }
 
-const DEFAULT_LIMITS: PolicyLimits = {
-  maxPackageBytes: 256 * 1024 * 1024,
-  maxPackageFiles: 10_000,
-  maxMemoryMb: 1024,
-  maxCallTimeoutMs: 5 * 60_000,
-};
-
-const STRICT_LIMITS: PolicyLimits = {
-  maxPackageBytes: 64 * 1024 * 1024,
-  maxPackageFiles: 2_000,
-  maxMemoryMb: 256,
-  maxCallTimeoutMs: 30_000,
-};
+const DEFAULT_CAPS: PackageCaps = { maxPackageBytes: 256 * 1024 * 1024, maxPackageFiles: 10_000 };
+const STRICT_CAPS: PackageCaps = { maxPackageBytes: 64 * 1024 * 1024, maxPackageFiles: 2_000 };
 
 function preset(name: TrustPresetName): TrustPolicy {
   switch (name) {
@@ -92,7 +85,8 @@ function preset(name: TrustPresetName): TrustPolicy {
         allowDowngrade: true,
         requireEnforcement: false,
         isolation: "worker",
-        limits: { ...DEFAULT_LIMITS },
+        tightenLimits: undefined,
+        package: { ...DEFAULT_CAPS },
       };
     case "standard":
       return {
@@ -101,7 +95,8 @@ function preset(name: TrustPresetName): TrustPolicy {
         allowDowngrade: false,
         requireEnforcement: false,
         isolation: "worker",
-        limits: { ...DEFAULT_LIMITS },
+        tightenLimits: undefined,
+        package: { ...DEFAULT_CAPS },
       };
     case "strict":
       return {
@@ -110,7 +105,8 @@ function preset(name: TrustPresetName): TrustPolicy {
         allowDowngrade: false,
         requireEnforcement: true,
         isolation: "process",
-        limits: { ...STRICT_LIMITS },
+        tightenLimits: "strict",
+        package: { ...STRICT_CAPS },
       };
   }
 }
@@ -158,16 +154,26 @@ export function resolvePolicy(input: TrustPresetName | TrustPolicyInput = "stand
   ) {
     throw new TypeError('Cannot resolve policy: "isolation" must be "worker" or "process"');
   }
+  const t = input.tightenLimits;
+  const tightenOk = t === undefined || t === "strict" ||
+    (typeof t === "number" && t > 0 && t <= 1) || (typeof t === "object" && t !== null);
+  if (!tightenOk) {
+    throw new TypeError(
+      'Cannot resolve policy: "tightenLimits" must be a factor, "strict" or limits',
+    );
+  }
   const policy = preset(base);
-  const limits = { ...policy.limits };
-  for (const [key, value] of Object.entries(input.limits ?? {})) {
-    if (!Object.hasOwn(limits, key)) {
-      throw new TypeError(`Cannot resolve policy: unknown limit "${key}"`);
+  const caps = { ...policy.package };
+  for (const [key, value] of Object.entries(input.package ?? {})) {
+    if (!Object.hasOwn(caps, key)) {
+      throw new TypeError(`Cannot resolve policy: unknown package cap "${key}"`);
     }
-    if (typeof value !== "number" || !(value > 0)) {
-      throw new RangeError(`Cannot resolve policy: limit "${key}" must be a positive number`);
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
+      throw new RangeError(
+        `Cannot resolve policy: package cap "${key}" must be a positive integer`,
+      );
     }
-    limits[key as keyof PolicyLimits] = value;
+    caps[key as keyof PackageCaps] = value;
   }
   return {
     name: "custom",
@@ -175,6 +181,7 @@ export function resolvePolicy(input: TrustPresetName | TrustPolicyInput = "stand
     allowDowngrade: input.allowDowngrade ?? policy.allowDowngrade,
     requireEnforcement: input.requireEnforcement ?? policy.requireEnforcement,
     isolation: input.isolation ?? policy.isolation,
-    limits,
+    tightenLimits: input.tightenLimits ?? policy.tightenLimits,
+    package: caps,
   };
 }

@@ -19,7 +19,7 @@
 
 import semver from "semver";
 import { PluginError } from "../errors.ts";
-import { fromBase64, toBase64 } from "./_encoding.ts";
+import { decodeFixed, fromBase64, toBase64 } from "./_encoding.ts";
 import { keyIdOf, parsePublicKey } from "./keys.ts";
 import type { SignatureFile } from "./signature.ts";
 
@@ -264,17 +264,13 @@ export function revokeKey(
   if (typeof key === "string" && KEY_ID_RE.test(key)) keyId = key;
   else {
     // A key being revoked need not be a valid trusted key, only 32 bytes.
-    const bytes = typeof key === "string" ? fromBase64(key) ?? hexOrUndefined(key) : key;
+    const bytes = typeof key === "string" ? decodeFixed(key, 32) : key;
     if (bytes?.length !== 32) throw new TypeError("Cannot revoke key: not a key id or public key");
     keyId = keyIdOf(bytes);
   }
   const record: RevokedKey = { keyId, revokedAt: stamp(options) };
   if (options.reason !== undefined) record.reason = options.reason;
   return { ...list, revokedKeys: [...list.revokedKeys.filter((k) => k.keyId !== keyId), record] };
-}
-
-function hexOrUndefined(text: string): Uint8Array | undefined {
-  return /^[0-9a-f]{64}$/i.test(text) ? new Uint8Array(Buffer.from(text, "hex")) : undefined;
 }
 
 /**

@@ -103,7 +103,9 @@ describe("AuditLog", () => {
     });
     assert.equal(lines.length, 1);
     assert.ok(!lines[0]!.includes("\n"));
-    const parsed = JSON.parse(lines[0]!);
+    const parsed = JSON.parse(lines[0]!) as Record<string, unknown> & {
+      headers: Record<string, unknown>;
+    };
     assert.deepEqual(parsed, rec);
     assert.deepEqual(Object.keys(parsed).slice(0, 3), ["ts", "event", "plugin"]);
     assert.equal(parsed.ts, "2025-01-02T03:04:05.678Z");

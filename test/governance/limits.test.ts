@@ -67,9 +67,7 @@ describe("checkLimits()", () => {
       assert.equal(e.code, "ERR_MANIFEST_INVALID", String(bad));
       assert.equal(e.issues[0]!.path, "limits.heapMb");
     }
-    const unknown = thrown(() =>
-      checkLimits({ gpus: 1 } as unknown as Partial<Limits>, {}, "p")
-    );
+    const unknown = thrown(() => checkLimits({ gpus: 1 } as unknown as Partial<Limits>, {}, "p"));
     assert.equal(unknown.code, "ERR_MANIFEST_INVALID");
     assert.equal(unknown.issues[0]!.path, "limits.gpus");
     const notObject = thrown(() => checkLimits([] as unknown as Partial<Limits>, {}, "p"));
@@ -94,7 +92,10 @@ describe("resolveLimits()", () => {
   });
 
   it("still refuses requests over the bound", () => {
-    assert.equal(thrown(() => resolveLimits({ threads: 5 }, { threads: 4 }, "p")).code, "ERR_LIMITS");
+    assert.equal(
+      thrown(() => resolveLimits({ threads: 5 }, { threads: 4 }, "p")).code,
+      "ERR_LIMITS",
+    );
   });
 });
 
@@ -114,8 +115,13 @@ describe("tightenLimits()", () => {
     assert.deepEqual(tightenLimits(DEFAULT_LIMITS, "strict"), STRICT_LIMITS);
     const small = { heapMb: 8, cpuTimeMs: 50, threads: 1, fileDescriptors: 4, connections: 0 + 1 };
     assert.deepEqual(tightenLimits(small, "strict"), small);
-    assert.deepEqual(tightenLimits(DEFAULT_LIMITS, { heapMb: 10 }), { ...DEFAULT_LIMITS, heapMb: 10 });
-    for (const f of LIMIT_FIELDS) assert.ok(tightenLimits(DEFAULT_LIMITS, 1)[f] <= DEFAULT_LIMITS[f]);
+    assert.deepEqual(tightenLimits(DEFAULT_LIMITS, { heapMb: 10 }), {
+      ...DEFAULT_LIMITS,
+      heapMb: 10,
+    });
+    for (const f of LIMIT_FIELDS) {
+      assert.ok(tightenLimits(DEFAULT_LIMITS, 1)[f] <= DEFAULT_LIMITS[f]);
+    }
   });
 
   it("rejects factors outside (0, 1] and unknown presets", () => {

@@ -64,7 +64,12 @@ function parseExposition(text: string): Parsed {
     // name{labels} value
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/s.exec(line);
     assert.ok(m, `malformed sample line ${JSON.stringify(line)}`);
-    const [, name, rawLabels, rawValue] = m as unknown as [string, string, string | undefined, string];
+    const [, name, rawLabels, rawValue] = m as unknown as [
+      string,
+      string,
+      string | undefined,
+      string,
+    ];
     const labels: Record<string, string> = {};
     if (rawLabels !== undefined) {
       let i = 1;
@@ -259,7 +264,10 @@ describe("renderPrometheus()", () => {
 
   it("exposes NaN quantiles for a plugin without calls and omits unsampled gauges", () => {
     const p = parseExposition(renderPrometheus([new PluginMetrics("idle").snapshot()]));
-    const q = find(p, "bulkhead_plugin_call_duration_seconds", { plugin: "idle", quantile: "0.99" });
+    const q = find(p, "bulkhead_plugin_call_duration_seconds", {
+      plugin: "idle",
+      quantile: "0.99",
+    });
     assert.ok(Number.isNaN(q));
     assert.ok(!p.types.has("bulkhead_plugin_heap_bytes"));
     assert.ok(!p.types.has("bulkhead_host_plugins"));

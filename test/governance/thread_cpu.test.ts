@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket, connect } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cpuUsage, platform, versions } from "node:process";
@@ -50,9 +50,11 @@ function commOf(pid: number): string | null {
   }
 }
 
-async function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise((r) => child.once("exit", r));
+// Deno sets signalCode as soon as kill() returns, before the child is reaped: wait for the
+// "exit" event itself, subscribed at spawn time.
+const exits = new WeakMap<ChildProcess, Promise<unknown>>();
+function exited(child: ChildProcess): Promise<unknown> {
+  return exits.get(child)!;
 }
 
 describe("thread sampling", { skip: !linux && "procfs is Linux-only" }, () => {
@@ -94,6 +96,12 @@ parentPort.on("message", (ms) => {
   parentPort.postMessage("done");
 });
 parentPort.postMessage({ tid: currentThreadId() });
+`,
+      );
+      writeFileSync(
+        join(dir, "web_worker.mjs"),
+        `import { currentThreadId } from ${JSON.stringify(LIB)};
+self.postMessage({ tid: currentThreadId() });
 `,
       );
     });
@@ -163,6 +171,32 @@ parentPort.postMessage({ tid: currentThreadId() });
     );
 
     it(
+      "gets null from currentThreadId() in a Deno worker with restricted permissions",
+      { skip: !isDeno && "Deno-only permission model" },
+      async () => {
+        // Deno requires "all" read access for /proc/thread-self, even with read: [that path].
+        const WebWorker = (globalThis as unknown as { Worker: new (u: URL, o: object) => Worker })
+          .Worker;
+        const url = pathToFileURL(join(dir, "web_worker.mjs"));
+        const w = new WebWorker(url, {
+          type: "module",
+          deno: { permissions: { read: [dir, "/proc/thread-self"] } },
+        }) as unknown as {
+          onmessage: (e: { data: { tid: number | null } }) => void;
+          terminate(): void;
+        };
+        try {
+          const msg = await new Promise<{ tid: number | null }>((
+            r,
+          ) => (w.onmessage = (e) => r(e.data)));
+          assert.equal(msg.tid, null);
+        } finally {
+          w.terminate();
+        }
+      },
+    );
+
+    it(
       "Bun starts helper threads per worker (not attributed to it)",
       { skip: !isBun && "Bun-only behaviour" },
       async () => {
@@ -184,13 +218,14 @@ describe("sampleProcess()", { skip: !linux && "procfs is Linux-only" }, () => {
   const children: ChildProcess[] = [];
   after(async () => {
     for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+      c.kill("SIGKILL"); // no-op for one already reaped
       await exited(c);
     }
   });
 
   async function spawnSleeper(script: string): Promise<ChildProcess> {
     const child = spawn("sh", ["-c", script], { stdio: "ignore" });
+    exits.set(child, new Promise((r) => child.once("exit", r)));
     children.push(child);
     await waitFor("exec sleep", () => commOf(child.pid!) === "sleep");
     return child;
@@ -207,9 +242,12 @@ describe("sampleProcess()", { skip: !linux && "procfs is Linux-only" }, () => {
     assert.equal(s.threads, 1);
     assert.ok(s.rssBytes > 0 && s.rssBytes < 64 * 1024 * 1024, `rss ${s.rssBytes}`);
     assert.ok(s.peakRssBytes >= s.rssBytes);
-    assert.ok("SD".includes(s.state), s.state);
+    assert.ok("RSD".includes(s.state), s.state);
     assert.ok(s.cpuMs >= 0 && s.cpuMs < 1000);
-    assert.equal(s.connectionCount, s.sockets.tcp + s.sockets.udp + s.sockets.tcp6 + s.sockets.udp6);
+    assert.equal(
+      s.connectionCount,
+      s.sockets.tcp + s.sockets.udp + s.sockets.tcp6 + s.sockets.udp6,
+    );
     assert.equal(s.tcpConnections, undefined);
   });
 

@@ -2,8 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   DEFAULT_UNMOUNT_BEHAVIOR,
-  type ViolationType,
   ViolationTracker,
+  type ViolationType,
 } from "../../lib/violations.ts";
 
 describe("ViolationTracker", () => {

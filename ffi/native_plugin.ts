@@ -1,0 +1,244 @@
+/**
+ * Native plugins: a C shared library (ABI in `bulkhead_plugin.h`) run in a sandboxed child
+ * process and called over length-prefixed frames. The host never maps plugin code: the child
+ * receives the verified bytes over IPC and loads them from a sealed memfd.
+ *
+ * Faults are contained in the child. A crash rejects pending calls with `ERR_PLUGIN_CRASHED`
+ * (with the signal), a call over its deadline with `ERR_CALL_TIMEOUT` (then the plugin is
+ * SIGKILLed), a limit hit with `ERR_RESOURCE_LIMIT`, a broken frame with `ERR_IPC`.
+ *
+ * @example
+ * ```ts
+ * import { startNativePlugin } from "./native_plugin.ts";
+ * const plugin = await startNativePlugin({
+ *   name: "resizer",
+ *   libraryPath: "/plugins/resizer/libresizer.so",
+ *   limits: { heapMb: 64, cpuTimeMs: 2000, threads: 4, fileDescriptors: 32, connections: 0 },
+ *   permissions: { network: "none", filesystem: "none" },
+ *   callTimeoutMs: 5000,
+ * });
+ * try {
+ *   await plugin.call("resize", { width: 10 }); // JSON in, JSON out
+ *   await plugin.call("raw", new Uint8Array([1, 2])); // bytes in, bytes out
+ * } finally {
+ *   await plugin.close();
+ * }
+ * ```
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { PluginError } from "../lib/errors.ts";
+import { runtimeCommand } from "./_runtime_cmd.ts";
+import { buildLauncher, connectPorts, DEFAULT_SANDBOX_UID } from "./launcher.ts";
+import type { Enforcement, NativeLimits } from "./launcher.ts";
+import { probeSandbox } from "./_probe.ts";
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
+import { findDescendant } from "./procfs.ts";
+import { NativeSession } from "./_session.ts";
+import type { NativeExit, NativePlugin } from "./_session.ts";
+
+export type { Enforcement, NativeLimits } from "./launcher.ts";
+export type { NativeExit, NativePlugin } from "./_session.ts";
+export type { NativeMetrics } from "./procfs.ts";
+
+/** Filesystem grant: absolute paths only. */
+export type NativeFilesystem = "none" | { read: string[]; write: string[] };
+
+/** Options of {@link startNativePlugin}. */
+export interface NativePluginOptions {
+  /** Plugin name (errors, memfd name). */
+  name: string;
+  /** Path of the shared library; read by the host unless `libraryBytes` is given. */
+  libraryPath: string;
+  /** Verified library bytes; when given these are loaded, never the path. */
+  libraryBytes?: Uint8Array;
+  /** Resource limits. */
+  limits: NativeLimits;
+  /** What the plugin may reach. */
+  permissions: { network: "none" | "full" | string[]; filesystem: NativeFilesystem };
+  /**
+   * Answers the plugin's context get/set. Throw a PluginError `ERR_PERMISSION_DENIED` to deny
+   * (the plugin sees BH_ERR_DENIED); return undefined from a get for "not found".
+   */
+  context?: (op: "get" | "set", key: string, value?: unknown) => Promise<unknown>;
+  /** Receives the plugin's log lines (level: "debug" | "info" | "warn" | "error"). */
+  log?: (level: string, message: string) => void;
+  /** true: refuse to start without namespaces and Landlock; "auto" (default): best effort. */
+  sandbox?: boolean | "auto";
+  /** Deadline of one call in ms (then SIGKILL). Default 30000. */
+  callTimeoutMs?: number;
+  /** Deadline for the child to load and initialise the plugin, ms. Default 15000. */
+  startTimeoutMs?: number;
+  /** Deadline for bh_shutdown() on close(), ms. Default 2000. */
+  shutdownTimeoutMs?: number;
+  /** uid/gid for the child when the host is root. Default 65534. */
+  sandboxUid?: number;
+  /** Largest frame in bytes. Default 64 MiB. */
+  maxFrameBytes?: number;
+}
+
+const CHILD_ENTRY = "./_child.ts";
+
+/**
+ * Starts a native plugin in its own (sandboxed) child process and waits until `bh_init()` returned.
+ *
+ * `call(method, input)`: a `Uint8Array` input is passed as bytes and the output returned as a
+ * `Uint8Array`; any other input is JSON-encoded (UTF-8) and the output parsed as JSON (an empty
+ * output gives `undefined`).
+ *
+ * @param options library, limits, permissions, host callbacks
+ * @returns the running plugin
+ * @throws {TypeError} when a path is not absolute or an option has the wrong type
+ * @throws {PluginError} ERR_NATIVE_LOAD when the library cannot be read or loaded
+ * @throws {PluginError} ERR_ABI when the library's ABI version is not 1 or an export is missing
+ * @throws {PluginError} ERR_PLUGIN_INIT when bh_init() fails
+ * @throws {PluginError} ERR_SANDBOX when `sandbox: true` and the kernel refuses a restriction,
+ *   or the launcher cannot start the child
+ * @example
+ * ```ts
+ * const p = await startNativePlugin({ name: "echo", libraryPath: "/abs/echo.so", limits,
+ *   permissions: { network: "none", filesystem: "none" } });
+ * new TextDecoder().decode(await p.call("echo", new TextEncoder().encode("hi")) as Uint8Array);
+ * ```
+ */
+export async function startNativePlugin(options: NativePluginOptions): Promise<NativePlugin> {
+  checkOptions(options);
+  let bytes: Uint8Array;
+  try {
+    bytes = options.libraryBytes ?? readFileSync(options.libraryPath);
+  } catch (cause) {
+    throw new PluginError(
+      "ERR_NATIVE_LOAD",
+      `Cannot load native plugin "${options.name}": "${options.libraryPath}" is unreadable`,
+      { cause, plugin: options.name },
+    );
+  }
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const script = fileURLToPath(new URL(CHILD_ENTRY, import.meta.url));
+  const runtime = runtimeCommand(script, { heapMb: 32 });
+  const hostUid = process.getuid?.() ?? -1;
+  const mode = options.sandbox ?? "auto";
+  const sandboxUid = options.sandboxUid ?? DEFAULT_SANDBOX_UID;
+  const linux = process.platform === "linux";
+  const probe = mode !== false && linux ? probeSandbox(hostUid, sandboxUid) : null;
+  if (mode === true && (probe === null || !probe.namespaces)) {
+    throw new PluginError(
+      "ERR_SANDBOX",
+      `Cannot start native plugin "${options.name}": the sandbox is unavailable (${
+        probe?.reason ?? process.platform
+      })`,
+      { hint: 'Enable user namespaces and install util-linux, or pass sandbox: "auto"' },
+    );
+  }
+  const network = options.permissions.network;
+  let argv = runtime.argv;
+  let enforcement = unsandboxed(mode === false ? "sandbox: false" : process.platform);
+  if (probe !== null && probe.prlimit) {
+    const launcher = buildLauncher({
+      runtime: runtime.name,
+      runtimeArgv: runtime.argv,
+      platform: process.platform,
+      hostUid,
+      namespaces: probe.namespaces,
+      sandboxUid,
+      limits: options.limits,
+      network,
+    });
+    argv = launcher.argv;
+    enforcement = launcher.enforcement;
+  }
+  const fs = options.permissions.filesystem;
+  const ports = connectPorts(network);
+  const landlock = mode === false || !linux ? null : {
+    read: fs === "none" ? [] : fs.read,
+    write: fs === "none" ? [] : fs.write,
+    network: network === "none" ? "none" : ports !== null ? "ports" : "full",
+    connectPorts: ports ?? [],
+  };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    ...runtime.env,
+  };
+  // Deno needs a cache directory; an unusable one disables its cache, so no plugin can poison
+  // the transpiled child code another plugin will run.
+  if (runtime.name === "deno") env.DENO_DIR = "/dev/null/bulkhead-no-cache";
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    stdio: ["pipe", "pipe", "pipe"],
+    env,
+    cwd: "/",
+  });
+  const session = new NativeSession(child, {
+    name: options.name,
+    limits: options.limits,
+    enforcement,
+    maxFrameBytes,
+    callTimeoutMs: options.callTimeoutMs ?? 30_000,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 2000,
+    countSockets: network !== "none",
+    ...(options.context === undefined ? {} : { context: options.context }),
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
+  child.stdin.write(
+    encodeFrame({
+      type: FRAME_TYPES.LOAD,
+      id: 0,
+      header: { name: options.name, maxFrameBytes, landlock },
+      body: bytes,
+    }, maxFrameBytes),
+  );
+  const ready = await session.ready(options.startTimeoutMs ?? 15_000, enforcement.sandboxed);
+  const nsPid = Number(ready.pid);
+  const realPid = child.pid === undefined ? null : findDescendant(child.pid, nsPid);
+  const applied = ready.landlock as { filesystem?: boolean; network?: boolean } | null;
+  const filesystem = applied?.filesystem === true ? "landlock" : "none";
+  const final: Enforcement = { ...enforcement, filesystem };
+  if (applied?.network === true && final.network === "none") final.network = "landlock-ports";
+  if (filesystem === "none" && mode !== false) final.notes.push("Landlock unavailable");
+  if (mode === true && filesystem === "none") {
+    session.kill();
+    throw new PluginError(
+      "ERR_SANDBOX",
+      `Cannot start native plugin "${options.name}": the kernel has no Landlock`,
+      { hint: 'Use a kernel with Landlock (5.13+) or pass sandbox: "auto"' },
+    );
+  }
+  session.activate(realPid ?? child.pid ?? -1, final);
+  return session;
+}
+
+function unsandboxed(why: string): Enforcement {
+  return {
+    sandboxed: false,
+    filesystem: "none",
+    network: "none",
+    memory: "watchdog",
+    cpu: "watchdog+deadline",
+    processes: "none",
+    fileDescriptors: "none",
+    namespaces: [],
+    uid: null,
+    notes: [`No sandbox (${why})`],
+  };
+}
+
+function checkOptions(options: NativePluginOptions): void {
+  if (typeof options.name !== "string" || options.name === "") {
+    throw new TypeError("Option \"name\" must be a non-empty string");
+  }
+  if (options.libraryBytes !== undefined && !(options.libraryBytes instanceof Uint8Array)) {
+    throw new TypeError("Option \"libraryBytes\" must be a Uint8Array");
+  }
+  const fs = options.permissions.filesystem;
+  if (fs !== "none") {
+    for (const p of [...fs.read, ...fs.write]) {
+      if (typeof p !== "string" || !p.startsWith("/")) {
+        throw new TypeError(`Filesystem grant "${String(p)}" must be an absolute path`);
+      }
+    }
+  }
+}
+
+/** Exit information passed to `onExit` listeners (re-exported for the host). */
+export type NativeExitReason = NativeExit;
