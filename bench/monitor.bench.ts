@@ -4,7 +4,8 @@
  * (one readFileSync of /proc/<pid>/stat per process) measured in the same run, and the cost of
  * reading /proc/<pid>/net/tcp that sampleProcess() avoids by default.
  *
- * Run: node bench/monitor.bench.ts | bun bench/monitor.bench.ts | deno run -A bench/monitor.bench.ts
+ * Run: `node bench/monitor.bench.ts`, `bun bench/monitor.bench.ts` or
+ * `deno run -A bench/monitor.bench.ts`.
  * Target: < 5 ms per pass of 100 processes.
  *
  * @module

@@ -117,8 +117,15 @@ export const RUNTIME_DATA_FLOOR_MB: Readonly<Record<RuntimeName, number>> = {
 export const RUNTIME_BASE_THREADS = 12;
 /** File descriptors the runtime holds, added to `limits.fileDescriptors`. */
 export const RUNTIME_BASE_FDS = 32;
-/** Default uid/gid for sandboxed children of a root host (overridable). */
+/** Default uid/gid for sandboxed children of a root host when none is given ("nobody"). */
 export const DEFAULT_SANDBOX_UID = 65534;
+/**
+ * First uid of the range `startNativePlugin()` draws a fresh uid per plugin from (no passwd entry
+ * needed). RLIMIT_NPROC counts all threads of a uid, so each plugin needs its own.
+ */
+export const SANDBOX_UID_BASE = 1_500_000_000;
+/** Size of that range. */
+export const SANDBOX_UID_COUNT = 1 << 24;
 
 /** The init shell: runs the runtime in the background and exits with its status (128+signal). */
 // POSIX sh points a background job's stdin at /dev/null unless it is redirected explicitly.

@@ -31,7 +31,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "../lib/errors.ts";
 import { runtimeCommand } from "./_runtime_cmd.ts";
-import { buildLauncher, connectPorts, DEFAULT_SANDBOX_UID } from "./launcher.ts";
+import { buildLauncher, connectPorts, SANDBOX_UID_BASE, SANDBOX_UID_COUNT } from "./launcher.ts";
 import type { Enforcement, NativeLimits } from "./launcher.ts";
 import { probeSandbox } from "./_probe.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
@@ -73,7 +73,10 @@ export interface NativePluginOptions {
   startTimeoutMs?: number;
   /** Deadline for bh_shutdown() on close(), ms. Default 2000. */
   shutdownTimeoutMs?: number;
-  /** uid/gid for the child when the host is root. Default 65534. */
+  /**
+   * uid/gid for the child when the host is root. Default: a fresh uid per plugin from
+   * `SANDBOX_UID_BASE`: RLIMIT_NPROC counts per uid, so plugins sharing one would share the limit.
+   */
   sandboxUid?: number;
   /** Largest frame in bytes. Default 64 MiB. */
   maxFrameBytes?: number;
@@ -120,7 +123,7 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   const runtime = runtimeCommand(script, { heapMb: 32 });
   const hostUid = process.getuid?.() ?? -1;
   const mode = options.sandbox ?? "auto";
-  const sandboxUid = options.sandboxUid ?? DEFAULT_SANDBOX_UID;
+  const sandboxUid = options.sandboxUid ?? allocateUid();
   const linux = process.platform === "linux";
   const probe = mode !== false && linux ? probeSandbox(hostUid, sandboxUid) : null;
   if (mode === true && (probe === null || !probe.namespaces)) {
@@ -206,6 +209,13 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   }
   session.activate(realPid ?? child.pid ?? -1, final);
   return session;
+}
+
+let uidCounter = 0;
+
+function allocateUid(): number {
+  uidCounter = (uidCounter + 1) % 1024;
+  return SANDBOX_UID_BASE + ((process.pid * 1024 + uidCounter) % SANDBOX_UID_COUNT);
 }
 
 function unsandboxed(why: string): Enforcement {

@@ -158,6 +158,8 @@ export class AuditLog {
   #closed = false;
 
   /**
+   * Opens the log on a sink.
+   *
    * @param sink a function receiving each line, or a file path to append to
    * @param options clock
    * @throws {TypeError} when the sink is neither a function nor a non-empty string

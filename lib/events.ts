@@ -27,6 +27,7 @@ export interface EmitterOptions {
    * Receives what a listener threw, or the reason its returned promise rejected. Without it,
    * {@link Emitter.emit} throws the synchronous errors after calling every listener (one error
    * as is, several as an `AggregateError`), and a rejected listener promise stays unhandled.
+   * If this callback itself throws, `emit` throws and later listeners are not called.
    */
   onListenerError?: (error: unknown, event: string) => void;
 }

@@ -61,7 +61,10 @@ interface Entry {
   manifest: Manifest | undefined;
   dir: string;
   plugin: Plugin | undefined;
+  /** Why the manifest is unusable (the plugin cannot be loaded until it is fixed). */
   error: PluginError | undefined;
+  /** Why the last load failed (a new load may succeed). */
+  loadError?: PluginError | undefined;
 }
 
 /**
@@ -184,11 +187,13 @@ export class PluginHost {
       description: m?.description,
       author: m?.author,
       path: e.dir,
-      status: e.error !== undefined ? "failed" : "available",
+      status: e.error !== undefined || e.loadError !== undefined ? "failed" : "available",
       enforcement: undefined,
       limits: m?.limits ?? { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
       permissions: m?.permissions ?? { network: "none", filesystem: { read: [], write: [] }, env: [], context: { read: [], write: [] } },
-      lastError: e.error === undefined ? undefined : { code: e.error.code, message: e.error.message },
+      lastError: (e.error ?? e.loadError) === undefined
+        ? undefined
+        : { code: (e.error ?? e.loadError)!.code, message: (e.error ?? e.loadError)!.message },
     };
   }
 
@@ -239,9 +244,18 @@ export class PluginHost {
       throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${manifest.name}": native plugins are not available in this build`, { plugin: manifest.name });
     }
     const adapter = await this.#getAdapter();
-    const plugin = await this.#start(manifest, adapter);
+    let plugin: Plugin;
+    try {
+      plugin = await this.#start(manifest, adapter);
+    } catch (error) {
+      if (error instanceof PluginError) {
+        entry.loadError = error;
+        entry.plugin = undefined;
+      }
+      throw error;
+    }
     entry.plugin = plugin;
-    entry.error = undefined;
+    entry.loadError = undefined;
     return plugin;
   }
 

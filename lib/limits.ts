@@ -20,7 +20,7 @@ import { type Issue, PluginError } from "./errors.ts";
 
 /** Resource limits of one plugin. Every field is a positive integer. */
 export interface Limits {
-  /** JS heap (worker `resourceLimits.maxOldGenerationSizeMb`) or data segment of a native child, MiB. */
+  /** JS heap (worker `resourceLimits.maxOldGenerationSizeMb`) or native data segment, MiB. */
   heapMb: number;
   /** CPU time one call may use, in milliseconds (also the default call deadline basis). */
   cpuTimeMs: number;
@@ -67,7 +67,7 @@ export const STRICT_LIMITS: Readonly<Limits> = Object.freeze({
   connections: 4,
 });
 
-/** How {@link tightenLimits} tightens: a factor in (0, 1], a named preset, or a per-field ceiling. */
+/** How {@link tightenLimits} tightens: a factor in (0, 1], a preset, or a per-field ceiling. */
 export type TightenPolicy = number | "strict" | Partial<Limits>;
 
 function isLimitField(key: string): key is LimitField {

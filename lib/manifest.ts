@@ -88,7 +88,8 @@ const KEY = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const HOOK = /^[a-z][a-z0-9_.:-]{0,63}$/;
 const PLATFORM = /^(linux|darwin|win32|freebsd)-(x64|arm64|ia32|arm|riscv64)$/;
 
-const text = (max: number) => v.pipe(v.string(), v.maxLength(max, `must be at most ${max} characters`));
+const text = (max: number) =>
+  v.pipe(v.string(), v.maxLength(max, `must be at most ${max} characters`));
 
 const versionSchema = v.pipe(
   v.string("must be a string"),
@@ -134,14 +135,20 @@ const ManifestSchema = v.strictObject({
   author: v.optional(text(200)),
   entry: v.optional(relPath),
   native: v.optional(
-    v.record(v.pipe(v.string(), v.regex(PLATFORM, "must be a platform key like linux-x64")), relPath),
+    v.record(
+      v.pipe(v.string(), v.regex(PLATFORM, "must be a platform key like linux-x64")),
+      relPath,
+    ),
   ),
   engine: v.optional(rangeSchema),
   isolation: v.optional(v.picklist(["worker", "process"], 'must be "worker" or "process"')),
   permissions: v.optional(
     v.strictObject({
       network: v.optional(
-        v.union([v.literal("none"), v.literal("full"), v.array(hostPattern)], 'must be "none", "full" or a list of host patterns'),
+        v.union(
+          [v.literal("none"), v.literal("full"), v.array(hostPattern)],
+          'must be "none", "full" or a list of host patterns',
+        ),
       ),
       filesystem: v.optional(
         v.union([
@@ -152,8 +159,12 @@ const ManifestSchema = v.strictObject({
           }),
         ], 'must be "none" or { "read": [...], "write": [...] }'),
       ),
-      env: v.optional(v.array(v.pipe(v.string(), v.regex(ENV, "must be an environment variable name")))),
-      context: v.optional(v.strictObject({ read: v.optional(keyList), write: v.optional(keyList) })),
+      env: v.optional(
+        v.array(v.pipe(v.string(), v.regex(ENV, "must be an environment variable name"))),
+      ),
+      context: v.optional(
+        v.strictObject({ read: v.optional(keyList), write: v.optional(keyList) }),
+      ),
     }),
   ),
   limits: v.optional(
@@ -165,7 +176,9 @@ const ManifestSchema = v.strictObject({
       connections: limit("connections"),
     }),
   ),
-  dependencies: v.optional(v.record(v.pipe(v.string(), v.regex(NAME, "must be a plugin name")), rangeSchema)),
+  dependencies: v.optional(
+    v.record(v.pipe(v.string(), v.regex(NAME, "must be a plugin name")), rangeSchema),
+  ),
   optionalDependencies: v.optional(
     v.record(v.pipe(v.string(), v.regex(NAME, "must be a plugin name")), rangeSchema),
   ),
@@ -183,7 +196,29 @@ function issuePath(issue: v.BaseIssue<unknown>): string {
   return v.getDotPath(issue) ?? "";
 }
 
+// A union reports one issue for the whole field; when a branch got past the field itself (the
+// value was an object with a bad key), report that branch's issues instead. Branch issue paths
+// are relative to the union's field.
+function flattenIssues(list: readonly v.BaseIssue<unknown>[], prefix: string): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of list) {
+    const own = [prefix, issuePath(issue)].filter((x) => x !== "").join(".");
+    const deeper = issue.type === "union"
+      ? (issue.issues ?? []).filter((s) => issuePath(s).length > 0)
+      : [];
+    if (deeper.length > 0) out.push(...flattenIssues(deeper, own));
+    else out.push({ path: own, message: describeIssue(issue) });
+  }
+  return out;
+}
+
 function describeIssue(issue: v.BaseIssue<unknown>): string {
+  if (
+    issue.kind === "schema" && issue.received === "undefined" &&
+    issue.message.startsWith("Invalid key")
+  ) {
+    return "is required";
+  }
   // valibot's default messages for unknown keys and wrong types are terse; say what to fix.
   if (issue.expected === "never") return "is not a known field; remove it or check its spelling";
   if (issue.type === "strict_object" && issuePath(issue) === "") return "must be a JSON object";
@@ -232,12 +267,13 @@ function resolveInside(
  */
 export function parseManifest(input: unknown, dir: string): Manifest {
   if (!isAbsolute(dir)) throw new TypeError(`Cannot parse manifest: dir "${dir}" is not absolute`);
+  if (!isRecord(input)) {
+    throw invalid(undefined, dir, [{ path: "", message: "must be a JSON object" }]);
+  }
   const result = v.safeParse(ManifestSchema, input);
   const issues: Issue[] = [];
   if (!result.success) {
-    for (const issue of result.issues) {
-      issues.push({ path: issuePath(issue), message: describeIssue(issue) });
-    }
+    issues.push(...flattenIssues(result.issues, ""));
   }
   // Path rules depend on the directory, so they run on the input even when the schema failed:
   // the user sees every problem in one pass.

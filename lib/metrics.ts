@@ -184,7 +184,12 @@ export class PluginMetrics {
     connectionCount: null,
   };
 
-  /** @param name plugin name */
+  /**
+   * Creates zeroed metrics for one plugin.
+   *
+   * @param name plugin name
+   * @throws {TypeError} when the name is empty
+   */
   constructor(name: string) {
     if (typeof name !== "string" || name === "") {
       throw new TypeError("Cannot create metrics: plugin name is empty");

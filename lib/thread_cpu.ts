@@ -60,9 +60,13 @@ export interface ThreadCpu {
 
 /** Socket counts from `net/sockstat` and `net/sockstat6` ("inuse" lines). */
 export interface SocketCounts {
+  /** IPv4 TCP sockets (listening ones included). */
   tcp: number;
+  /** IPv4 UDP sockets. */
   udp: number;
+  /** IPv6 TCP sockets. */
   tcp6: number;
+  /** IPv6 UDP sockets. */
   udp6: number;
 }
 
@@ -368,6 +372,8 @@ export class ThreadCpuSampler {
   #lastMs = 0;
 
   /**
+   * Starts following a thread; the first {@link sample} reports the CPU used since now.
+   *
    * @param tid thread id (from {@link currentThreadId}, {@link findThreads} or
    *   {@link findNewThreads})
    * @param options process (default self), clock ticks
@@ -490,7 +496,8 @@ function readSockets(
  * @example
  * ```ts
  * const s = sampleProcess(child.pid!);
- * if (s !== null && s.fdCount > limits.fileDescriptors) tracker.record({ type: "fds", used: s.fdCount, limit: limits.fileDescriptors });
+ * const max = limits.fileDescriptors;
+ * if (s !== null && s.fdCount > max) tracker.record({ type: "fds", used: s.fdCount, limit: max });
  * ```
  */
 export function sampleProcess(

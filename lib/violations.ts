@@ -125,6 +125,8 @@ export class ViolationTracker {
   #logger: ViolationLogger | undefined;
 
   /**
+   * Creates an empty tracker for one plugin.
+   *
    * @param plugin plugin name
    * @param options behavior, list capacity, logger
    * @throws {RangeError} when `threshold` or `keep` is not a positive integer
@@ -207,7 +209,7 @@ export class ViolationTracker {
     return this.#count === this.behavior.threshold;
   }
 
-  /** Clears the count, per-type counts and kept list (not {@link total}); the threshold can fire again. */
+  /** Clears count, per-type counts and kept list (not {@link total}); the threshold rearms. */
   reset(): void {
     this.#ring = [];
     this.#next = 0;

@@ -277,20 +277,27 @@ async function syncDir(dir: string): Promise<void> {
  *
  * @param path target file
  * @param data bytes to write
+ * @param options `mode` of the new file (default 0600)
  * @returns when the data is durable
  * @example
  * ```ts
  * await writeFileAtomic("trust.bin", bytes);
  * ```
  */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: { mode?: number } = {},
+): Promise<void> {
   const target = resolve(path);
   const dir = dirname(target);
   const tmp = join(dir, `.${basename(target)}.${process.pid}.${toHex(randomBytes(6))}.tmp`);
-  const handle = await open(tmp, "wx", 0o600);
+  const mode = options.mode ?? 0o600;
+  const handle = await open(tmp, "wx", mode);
   try {
     try {
       await handle.writeFile(data);
+      await handle.chmod(mode); // the umask may have cleared bits the caller asked for
       await handle.sync();
     } finally {
       await handle.close();

@@ -282,7 +282,8 @@ describe("renderPrometheus()", () => {
     assert.throws(() => parseExposition('bulkhead_x_total{plugin="a"} 1\n'));
     assert.throws(() =>
       parseExposition(
-        '# HELP bulkhead_x_total x\n# TYPE bulkhead_x_total counter\nbulkhead_x_total{plugin="a"b"} 1\n',
+        "# HELP bulkhead_x_total x\n# TYPE bulkhead_x_total counter\n" +
+          'bulkhead_x_total{plugin="a"b"} 1\n',
       )
     );
     assert.throws(() =>

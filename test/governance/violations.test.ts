@@ -58,7 +58,7 @@ describe("ViolationTracker", () => {
     assert.ok(t.list()[0]!.at >= before && t.list()[0]!.at <= Date.now());
   });
 
-  it("reports to the logger only when logViolations is on; autoUnmount false never asks to unmount", () => {
+  it("logs only when logViolations is on; autoUnmount false never asks to unmount", () => {
     const logged: Record<string, unknown>[] = [];
     const logger = { warn: (_m: string, d: Record<string, unknown>) => logged.push(d) };
     const on = new ViolationTracker("p", { logger, threshold: 1, autoUnmount: false });

@@ -1,0 +1,243 @@
+/**
+ * Private part of `lib/cli.ts`: the `bulkhead trust add|list|remove|revoke` subcommands and the
+ * types the command implementations share.
+ *
+ * @module
+ */
+
+import { PluginError } from "../errors.ts";
+import { loadManifest } from "../manifest.ts";
+import { readPublicKey } from "./key_files.ts";
+import { createVerifier, parsePublicKey } from "./keys.ts";
+import { readPackage } from "./package_snapshot.ts";
+import { parseSignatureFile, verifyStatement } from "./signature.ts";
+import {
+  addTrustedKey,
+  addTrustEntry,
+  removeTrustedKey,
+  removeTrustEntry,
+  revokeDigest,
+  revokeKey,
+  type TrustList,
+} from "./trust_list.ts";
+import type { TrustListFile } from "./trust_file.ts";
+import { fromBase64 } from "./_encoding.ts";
+
+/** Output streams and environment of one CLI run. */
+export interface CliContext {
+  /** Streams. */
+  io: { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
+  /** Environment. */
+  env: Record<string, string | undefined>;
+  /** `--json` was given. */
+  json: boolean;
+  /** Prints a result: JSON when `--json`, else the human text. */
+  print(value: unknown, human: string): void;
+  /** Opens the trust list; undefined when none exists and `create` is false. */
+  openList(values: Record<string, unknown>, create: boolean): Promise<TrustListFile | undefined>;
+}
+
+/** A command-line mistake: exit code 2. */
+export class UsageError extends Error {
+  /** @param message what is wrong with the command line */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type OptionSpec = Record<
+  string,
+  { type: "string" | "boolean"; multiple?: boolean; short?: string }
+>;
+
+/** Helpers the trust subcommands borrow from the CLI. */
+export interface TrustCommandDeps {
+  /** Strict argument parser that throws {@link UsageError}. */
+  parse(args: string[], options: OptionSpec): {
+    values: Record<string, unknown>;
+    positionals: string[];
+  };
+  /** The trust-list options (`--list`, `--list-key-file`, `--scrypt-log2n`). */
+  listOptions: OptionSpec;
+}
+
+const HELP = `Usage:
+  bulkhead trust add <dir> [--note <text>]          approve this exact signed package
+  bulkhead trust add --key <public key|file> [--note <text>]   trust a signing key
+  bulkhead trust list
+  bulkhead trust remove <name>[@<version>] | --key <key id>
+  bulkhead trust revoke --key <key id|public key> | --digest <hex> [--reason <text>]
+Options: --list <file>, --list-key-file <file>, --scrypt-log2n <n> (new list), --json, --help
+The passphrase comes from $BULKHEAD_TRUST_PASSPHRASE (or use a key file); never from argv.
+`;
+
+async function mustOpen(ctx: CliContext, values: Record<string, unknown>, create: boolean) {
+  const file = await ctx.openList(values, create);
+  if (file === undefined) {
+    throw new PluginError("ERR_TRUST_LIST", "Cannot open trust list: it does not exist", {
+      hint: "Create it with `bulkhead trust add`, or pass --list <file>",
+    });
+  }
+  return file;
+}
+
+async function add(ctx: CliContext, values: Record<string, unknown>, positionals: string[]) {
+  const note = values.note as string | undefined;
+  const opts = note === undefined ? {} : { note };
+  if (typeof values.key === "string") {
+    if (positionals.length > 0) throw new UsageError("pass either <dir> or --key, not both");
+    const key = await readPublicKey(values.key);
+    const file = await mustOpen(ctx, values, true);
+    const list = addTrustedKey(file.list, key, opts);
+    await file.save(list);
+    const rec = list.keys[list.keys.length - 1]!;
+    ctx.print({ added: "key", ...rec }, `Trusted key ${rec.keyId}`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError("expected <dir> or --key <public key>");
+  const dir = positionals[0]!;
+  const manifest = await loadManifest(dir);
+  const snapshot = await readPackage(dir);
+  if (snapshot.signature === undefined) {
+    throw new PluginError(
+      "ERR_UNTRUSTED",
+      `Cannot trust "${manifest.name}": it has no plugin.sig`,
+      {
+        hint: "Sign it first with `bulkhead sign`",
+      },
+    );
+  }
+  const sig = parseSignatureFile(snapshot.signature);
+  const expected = { name: manifest.name, version: manifest.version, digest: snapshot.digest };
+  verifyStatement(sig, expected, createVerifier(parsePublicKey(fromBase64(sig.publicKey)!)));
+  const file = await mustOpen(ctx, values, true);
+  const list = addTrustEntry(file.list, sig, opts);
+  await file.save(list);
+  ctx.print(
+    { added: "entry", ...expected, keyId: sig.statement.keyId },
+    `Trusted ${expected.name}@${expected.version} (${
+      snapshot.digest.slice(0, 16)
+    }…) signed by ${sig.statement.keyId}`,
+  );
+  return 0;
+}
+
+function describeList(list: TrustList): string {
+  const lines: string[] = [];
+  lines.push(`Trusted keys (${list.keys.length})`);
+  for (const k of list.keys) {
+    lines.push(`  ${k.keyId}  ${k.publicKey}${k.note ? `  ${k.note}` : ""}`);
+  }
+  lines.push(`Trusted packages (${list.entries.length})`);
+  for (const e of list.entries) {
+    lines.push(
+      `  ${e.name}@${e.version}  ${e.digest.slice(0, 16)}…  key ${e.keyId}${
+        e.note ? `  ${e.note}` : ""
+      }`,
+    );
+  }
+  lines.push(`Revoked keys (${list.revokedKeys.length})`);
+  for (const k of list.revokedKeys) lines.push(`  ${k.keyId}${k.reason ? `  ${k.reason}` : ""}`);
+  lines.push(`Revoked digests (${list.revokedDigests.length})`);
+  for (const d of list.revokedDigests) {
+    lines.push(`  ${d.digest}${d.reason ? `  ${d.reason}` : ""}`);
+  }
+  const versions = Object.entries(list.highestVersions);
+  lines.push(`Highest versions (${versions.length})`);
+  for (const [n, v] of versions) lines.push(`  ${n}  ${v}`);
+  return lines.join("\n");
+}
+
+/**
+ * Runs `bulkhead trust <subcommand>`.
+ *
+ * @param ctx CLI context
+ * @param args arguments after `trust`
+ * @param deps parser and shared option specs
+ * @returns exit code
+ * @throws {UsageError} on a malformed command line
+ * @throws {PluginError} when the list cannot be opened or an input is invalid
+ */
+export async function trustCommand(
+  ctx: CliContext,
+  args: string[],
+  deps: TrustCommandDeps,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "--help" || sub === "-h" || rest.includes("--help")) {
+    ctx.io.stdout.write(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  const options: OptionSpec = {
+    ...deps.listOptions,
+    key: { type: "string" },
+    digest: { type: "string" },
+    note: { type: "string" },
+    reason: { type: "string" },
+  };
+  const { values, positionals } = deps.parse(rest, options);
+  switch (sub) {
+    case "add":
+      return await add(ctx, values, positionals);
+    case "list": {
+      const file = await ctx.openList(values, false);
+      const list = file?.list;
+      if (list === undefined) {
+        ctx.print({ exists: false }, "No trust list yet (create one with `bulkhead trust add`)");
+        return 0;
+      }
+      ctx.print({ path: file!.path, ...list }, describeList(list));
+      return 0;
+    }
+    case "remove": {
+      const file = await mustOpen(ctx, values, false);
+      let result: { list: TrustList; removed: number };
+      if (typeof values.key === "string") result = removeTrustedKey(file.list, values.key);
+      else {
+        if (positionals.length !== 1) throw new UsageError("expected <name>[@<version>] or --key");
+        const spec = positionals[0]!;
+        const at = spec.lastIndexOf("@");
+        result = at > 0
+          ? removeTrustEntry(file.list, spec.slice(0, at), spec.slice(at + 1))
+          : removeTrustEntry(file.list, spec);
+      }
+      if (result.removed === 0) {
+        throw new PluginError("ERR_TRUST_LIST", "Cannot remove: nothing matched", {
+          hint: "Run `bulkhead trust list` to see what is there",
+        });
+      }
+      await file.save(result.list);
+      ctx.print({ removed: result.removed }, `Removed ${result.removed}`);
+      return 0;
+    }
+    case "revoke": {
+      const reason = values.reason as string | undefined;
+      const opts = reason === undefined ? {} : { reason };
+      const hasKey = typeof values.key === "string";
+      if (hasKey === (typeof values.digest === "string")) {
+        throw new UsageError("pass exactly one of --key or --digest");
+      }
+      const file = await mustOpen(ctx, values, true);
+      let list: TrustList;
+      try {
+        list = hasKey
+          ? revokeKey(file.list, values.key as string, opts)
+          : revokeDigest(file.list, values.digest as string, opts);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      await file.save(list);
+      const what = hasKey
+        ? list.revokedKeys.at(-1)!.keyId
+        : (values.digest as string).toLowerCase();
+      ctx.print(
+        { revoked: hasKey ? "key" : "digest", id: what },
+        `Revoked ${hasKey ? "key" : "digest"} ${what}`,
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown trust subcommand "${sub}"`);
+  }
+}

@@ -1,0 +1,206 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { digestPackage } from "../../lib/trust/mod.ts";
+import { main } from "../../lib/cli.ts";
+import { makePackage, removeDir, runtimeCommand, tempDir } from "../fixtures/trust/make_package.ts";
+
+const CLI = fileURLToPath(new URL("../../lib/cli.ts", import.meta.url));
+const MANIFEST = JSON.stringify({ name: "hello", version: "1.0.0", entry: "./index.js" });
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const [cmd, argv] = runtimeCommand(CLI, args);
+  const child = spawn(cmd, argv, {
+    env: { PATH: process.env.PATH ?? "", HOME: work, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => stdout += d);
+  child.stderr!.on("data", (d) => stderr += d);
+  return new Promise((ok) => child.on("close", (code) => ok({ code, stdout, stderr })));
+}
+
+let work = "";
+let pkg = "";
+let key = "";
+let list = "";
+const PASS = { BULKHEAD_TRUST_PASSPHRASE: "hunter2 but longer" };
+
+before(async () => {
+  work = await tempDir("bulkhead-cli-");
+  pkg = await makePackage({ "plugin.json": MANIFEST, "index.js": "export const hi = () => 1;\n" });
+  key = join(work, "release.key");
+  list = join(work, "trust.bin");
+});
+
+after(async () => {
+  await removeDir(work);
+  await removeDir(pkg);
+});
+
+describe("bulkhead CLI (child process)", () => {
+  it("keygen writes a 0600 secret key, a .pub file, and never prints the secret", async () => {
+    const r = await run(["keygen", "--out", key, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.keyId, /^[0-9a-f]{16}$/);
+    assert.equal((await stat(key)).mode & 0o777, 0o600);
+    const secret = JSON.parse(await readFile(key, "utf8")).secretKey as string;
+    assert.equal(r.stdout.includes(secret), false);
+    assert.equal(r.stdout.includes(Buffer.from(secret, "base64").toString("hex")), false);
+    const pub = JSON.parse(await readFile(`${key}.pub`, "utf8"));
+    assert.equal(pub.keyId, out.keyId);
+    // Refuses to overwrite without --force.
+    assert.equal((await run(["keygen", "--out", key])).code, 1);
+  });
+
+  it("sign writes plugin.sig and verify accepts it with a pinned key", async () => {
+    const s = await run(["sign", pkg, "--key", key, "--json"]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(JSON.parse(s.stdout).digest, await digestPackage(pkg));
+    const v = await run(["verify", pkg, "--pin", `${key}.pub`, "--json"]);
+    assert.equal(v.code, 0, v.stderr);
+    const d = JSON.parse(v.stdout);
+    assert.equal(d.state, "trusted");
+    assert.equal(d.source, "pinned");
+  });
+
+  it("verify exits 1 for an unknown key and for an unsigned package", async () => {
+    const v = await run(["verify", pkg, "--json"]);
+    assert.equal(v.code, 1);
+    assert.equal(JSON.parse(v.stdout).code, "ERR_UNTRUSTED");
+  });
+
+  it("trust add --key, list, and verify through the encrypted list", async () => {
+    const a = await run([
+      "trust",
+      "add",
+      "--key",
+      `${key}.pub`,
+      "--list",
+      list,
+      "--scrypt-log2n",
+      "10",
+    ], PASS);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal((await stat(list)).mode & 0o777, 0o600);
+    const l = await run(["trust", "list", "--list", list, "--json"], PASS);
+    assert.equal(l.code, 0, l.stderr);
+    assert.equal(JSON.parse(l.stdout).keys.length, 1);
+    const v = await run(["verify", pkg, "--list", list, "--json"], PASS);
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(JSON.parse(v.stdout).source, "list");
+  });
+
+  it("fails with ERR_TRUST_LIST on a wrong or missing passphrase", async () => {
+    const wrong = await run(["trust", "list", "--list", list, "--json"], {
+      BULKHEAD_TRUST_PASSPHRASE: "wrong",
+    });
+    assert.equal(wrong.code, 1);
+    assert.equal(JSON.parse(wrong.stdout).error.code, "ERR_TRUST_LIST");
+    const missing = await run(["trust", "list", "--list", list]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ERR_TRUST_LIST/);
+  });
+
+  it("verify exits 1 after a file is tampered with", async () => {
+    const original = await readFile(join(pkg, "index.js"));
+    await writeFile(join(pkg, "index.js"), "export const hi = () => 2;\n");
+    try {
+      const v = await run(["verify", pkg, "--pin", `${key}.pub`, "--json"]);
+      assert.equal(v.code, 1);
+      assert.equal(JSON.parse(v.stdout).code, "ERR_SIGNATURE_INVALID");
+    } finally {
+      await writeFile(join(pkg, "index.js"), original);
+    }
+  });
+
+  it("trust revoke --key makes verify fail, inspect still reports the package", async () => {
+    const pub = JSON.parse(await readFile(`${key}.pub`, "utf8"));
+    const r = await run(
+      ["trust", "revoke", "--key", pub.keyId, "--list", list, "--reason", "leak"],
+      PASS,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const v = await run(["verify", pkg, "--list", list, "--json"], PASS);
+    assert.equal(v.code, 1);
+    assert.equal(JSON.parse(v.stdout).state, "revoked");
+    const i = await run(["inspect", pkg, "--list", list, "--json"], PASS);
+    assert.equal(i.code, 0, i.stderr);
+    const info = JSON.parse(i.stdout);
+    assert.equal(info.name, "hello");
+    assert.equal(info.signature.state, "revoked");
+    assert.equal(info.digest, await digestPackage(pkg));
+  });
+
+  it("hash prints the package digest and a file digest", async () => {
+    const r = await run(["hash", pkg, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).digest, await digestPackage(pkg));
+    const f = await run(["hash", join(pkg, "index.js")]);
+    assert.equal(f.code, 0);
+    assert.match(f.stdout, /^[0-9a-f]{128} {2}/);
+  });
+});
+
+describe("main() in process", () => {
+  function capture() {
+    let out = "";
+    let err = "";
+    return {
+      io: {
+        stdout: { write: (s: string) => out += s },
+        stderr: { write: (s: string) => err += s },
+        env: {},
+      },
+      out: () => out,
+      err: () => err,
+    };
+  }
+
+  it("prints help with exit 0 for every command", async () => {
+    for (
+      const cmd of [
+        ["--help"],
+        ["keygen", "--help"],
+        ["sign", "--help"],
+        ["verify", "--help"],
+        [
+          "hash",
+          "--help",
+        ],
+        ["inspect", "--help"],
+        ["trust", "--help"],
+        ["trust", "add", "--help"],
+      ]
+    ) {
+      const c = capture();
+      assert.equal(await main(cmd, c.io), 0, cmd.join(" "));
+      assert.match(c.out(), /Usage/);
+    }
+  });
+
+  it("exits 2 on usage errors", async () => {
+    for (
+      const cmd of [[], ["nope"], ["hash"], ["hash", "--bogus", "x"], ["keygen"], ["trust", "zap"]]
+    ) {
+      const c = capture();
+      assert.equal(await main(cmd, c.io), 2, cmd.join(" "));
+    }
+  });
+
+  it("never reads the passphrase from argv", async () => {
+    const c = capture();
+    assert.equal(await main(["trust", "list", "--passphrase", "x"], c.io), 2);
+  });
+});
