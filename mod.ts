@@ -16,7 +16,7 @@
  * @module
  */
 
-export { PluginHost, type HostOptions } from "./lib/host.ts";
+export { type HostOptions, PluginHost } from "./lib/host.ts";
 export { Plugin, type PluginInfo, type PluginStatus } from "./lib/plugin.ts";
 export {
   ERROR_CODES,
@@ -32,6 +32,6 @@ export {
   type ManifestLimits,
   parseManifest,
 } from "./lib/manifest.ts";
-export { type Logger, type LogFields, SILENT_LOGGER } from "./lib/logger.ts";
+export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
 export { type Denial, PREDEFINED_CONTEXT_KEYS } from "./lib/context.ts";
 export type { Enforcement, EnforcementEntry } from "./permissions/enforcement.ts";

@@ -28,9 +28,6 @@ import type { LandlockPolicy, LandlockResult } from "./_landlock.ts";
 
 const BH_ABI_VERSION = 1;
 const BH_OK = 0;
-const BH_ERR_INVALID = -2;
-const BH_ERR_DENIED = -3;
-const BH_ERR_NOT_FOUND = -4;
 const BH_ERR_TOO_SMALL = -5;
 const BH_ERR_IO = -7;
 const F_DUPFD_CLOEXEC = 1030;
@@ -41,11 +38,13 @@ const F_ADD_SEALS = 1033;
 const EINTR = 4;
 
 type KoffiModule = typeof Koffi;
+type NativeFn = ReturnType<Koffi.LibraryHandle["func"]>;
 
 interface LoadHeader {
   name: string;
   maxFrameBytes: number;
   landlock: LandlockPolicy | null;
+  closeFds: number[];
 }
 
 const koffi = ((await import("koffi")) as unknown as { default: KoffiModule }).default;
@@ -84,19 +83,34 @@ function writeAll(bytes: Uint8Array): void {
   }
 }
 
+// Buffered reader: one read(2) can carry many pipelined frames.
+let inBuf = new Uint8Array(64 * 1024);
+let inStart = 0;
+let inEnd = 0;
+
 function readExact(n: number): Uint8Array | null {
-  const buf = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const got = Number(c.read(ipcIn, buf.subarray(off), n - off));
+  while (inEnd - inStart < n) {
+    if (inStart > 0) {
+      inBuf.copyWithin(0, inStart, inEnd);
+      inEnd -= inStart;
+      inStart = 0;
+    }
+    if (inBuf.length < n) {
+      const bigger = new Uint8Array(n);
+      bigger.set(inBuf.subarray(0, inEnd));
+      inBuf = bigger;
+    }
+    const got = Number(c.read(ipcIn, inBuf.subarray(inEnd), inBuf.length - inEnd));
     if (got === 0) return null; // EOF: the host is gone
     if (got < 0) {
       if (koffi.errno() === EINTR) continue;
       throw new Error(`read failed: errno ${koffi.errno()}`);
     }
-    off += got;
+    inEnd += got;
   }
-  return buf;
+  const out = inBuf.slice(inStart, inStart + n);
+  inStart += n;
+  return out;
 }
 
 function readFrame(): Frame | null {
@@ -156,7 +170,7 @@ function landlock(policy: LandlockPolicy): LandlockResult {
   }, policy);
 }
 
-function loadLibrary(name: string, bytes: Uint8Array): Koffi.IKoffiLib {
+function loadLibrary(name: string, bytes: Uint8Array): Koffi.LibraryHandle {
   if (process.platform !== "linux") throw new Error("memfd loading needs Linux");
   // memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) then seal: the bytes the host verified
   // are the bytes dlopen maps, and nobody can change them afterwards.
@@ -190,6 +204,7 @@ function main(): void {
   if (load.type !== FRAME_TYPES.LOAD) throw new Error(`expected LOAD, got type ${load.type}`);
   const header = load.header as unknown as LoadHeader;
   maxFrameBytes = header.maxFrameBytes;
+  for (const fd of header.closeFds) if (fd > 2 && fd !== ipcIn && fd !== ipcOut) c.close(fd);
   let applied: LandlockResult | null = null;
   if (header.landlock !== null) {
     try {
@@ -198,7 +213,7 @@ function main(): void {
       fail("ERR_SANDBOX", `Landlock refused the policy: ${String(error)}`);
     }
   }
-  let lib: Koffi.IKoffiLib;
+  let lib: Koffi.LibraryHandle;
   try {
     lib = loadLibrary(header.name, load.body);
   } catch (error) {
@@ -214,10 +229,10 @@ function main(): void {
     fail("ERR_ABI", `the library has ABI version ${abi}, the host speaks ${BH_ABI_VERSION}`);
   }
   let bh: {
-    init: Koffi.KoffiFunction;
-    call: Koffi.KoffiFunction;
-    free: Koffi.KoffiFunction;
-    shutdown: Koffi.KoffiFunction;
+    init: NativeFn;
+    call: NativeFn;
+    free: NativeFn;
+    shutdown: NativeFn;
   };
   try {
     bh = {
@@ -299,7 +314,12 @@ function makeHostApi(): unknown {
       const body = n > 0 && value !== null
         ? new Uint8Array(koffi.view(value, n)).slice()
         : new Uint8Array(0);
-      const reply = roundTrip({ type: FRAME_TYPES.CONTEXT_SET, id: nextId++, header: { key }, body });
+      const reply = roundTrip({
+        type: FRAME_TYPES.CONTEXT_SET,
+        id: nextId++,
+        header: { key },
+        body,
+      });
       if (reply === null) return BH_ERR_IO;
       return Number(reply.header.status);
     },
@@ -317,9 +337,6 @@ function makeHostApi(): unknown {
   });
   return mem;
 }
-
-// Unused-status guard: keeps the documented codes referenced in one place.
-void [BH_ERR_INVALID, BH_ERR_DENIED, BH_ERR_NOT_FOUND];
 
 try {
   main();

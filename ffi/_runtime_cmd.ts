@@ -55,7 +55,15 @@ export function runtimeCommand(script: string, options: { heapMb: number }): Run
   if (name === "deno") {
     return {
       name,
-      argv: [process.execPath, "run", "-A", "--no-prompt", "--no-check", `--v8-flags=${heap}`, script],
+      argv: [
+        process.execPath,
+        "run",
+        "-A",
+        "--no-prompt",
+        "--no-check",
+        `--v8-flags=${heap}`,
+        script,
+      ],
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
     };
   }

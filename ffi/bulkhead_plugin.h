@@ -70,7 +70,9 @@ extern "C" {
 /*
  * Functions the host offers the plugin. Each one is a synchronous round trip to the host process:
  * the plugin's thread blocks until the host answers. Call them only from the thread that is inside
- * bh_init() or bh_call() (the child's main thread); other threads get BH_ERR_IO.
+ * bh_init() or bh_call() (the child's main thread), and only during those calls: a call from
+ * another thread is queued until the child's JavaScript event loop runs, which it never does while
+ * serving calls, so that thread blocks (koffi callback rule).
  *
  * The table and its function pointers stay valid from bh_init() until bh_shutdown() returns.
  */

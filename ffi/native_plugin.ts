@@ -27,7 +27,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "../lib/errors.ts";
 import { runtimeCommand } from "./_runtime_cmd.ts";
@@ -167,6 +167,10 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   // Deno needs a cache directory; an unusable one disables its cache, so no plugin can poison
   // the transpiled child code another plugin will run.
   if (runtime.name === "deno") env.DENO_DIR = "/dev/null/bulkhead-no-cache";
+  // Every host fd without close-on-exec reaches the child through exec (Node and Deno leave many
+  // open, and so may the host's parent). Their numbers are the same in the child: it closes them
+  // before it loads the plugin.
+  const leaked = linux ? inheritableFds() : [];
   const child = spawn(argv[0] as string, argv.slice(1), {
     stdio: ["pipe", "pipe", "pipe"],
     env,
@@ -187,7 +191,7 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
     encodeFrame({
       type: FRAME_TYPES.LOAD,
       id: 0,
-      header: { name: options.name, maxFrameBytes, landlock },
+      header: { name: options.name, maxFrameBytes, landlock, closeFds: leaked },
       body: bytes,
     }, maxFrameBytes),
   );
@@ -218,6 +222,25 @@ function allocateUid(): number {
   return SANDBOX_UID_BASE + ((process.pid * 1024 + uidCounter) % SANDBOX_UID_COUNT);
 }
 
+function inheritableFds(): number[] {
+  const out: number[] = [];
+  try {
+    for (const entry of readdirSync("/proc/self/fdinfo")) {
+      const fd = Number(entry);
+      if (!(fd > 2)) continue;
+      try {
+        const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+        if (flags !== null && (parseInt(flags[1] as string, 8) & 0o2000000) === 0) out.push(fd);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // no procfs: nothing known to close
+  }
+  return out;
+}
+
 function unsandboxed(why: string): Enforcement {
   return {
     sandboxed: false,
@@ -235,10 +258,10 @@ function unsandboxed(why: string): Enforcement {
 
 function checkOptions(options: NativePluginOptions): void {
   if (typeof options.name !== "string" || options.name === "") {
-    throw new TypeError("Option \"name\" must be a non-empty string");
+    throw new TypeError('Option "name" must be a non-empty string');
   }
   if (options.libraryBytes !== undefined && !(options.libraryBytes instanceof Uint8Array)) {
-    throw new TypeError("Option \"libraryBytes\" must be a Uint8Array");
+    throw new TypeError('Option "libraryBytes" must be a Uint8Array');
   }
   const fs = options.permissions.filesystem;
   if (fs !== "none") {

@@ -132,7 +132,7 @@ export function childrenOf(pid: number): number[] {
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-      if (text !== "") for (const c of text.split(" ")) out.push(Number(c));
+      if (text !== "") { for (const c of text.split(" ")) out.push(Number(c)); }
     }
   } catch {
     // the process exited while we looked

@@ -37,7 +37,6 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PluginError } from "./errors.ts";
-import { loadManifest } from "./manifest.ts";
 import {
   createSignature,
   createTrustStore,
@@ -59,7 +58,12 @@ import {
   readSecretKeyFile,
   writeKeyFiles,
 } from "./trust/key_files.ts";
-import { type CliContext, trustCommand, UsageError } from "./trust/_cli_trust.ts";
+import {
+  type CliContext,
+  manifestFromSnapshot,
+  trustCommand,
+  UsageError,
+} from "./trust/_cli_trust.ts";
 import { stat } from "node:fs/promises";
 
 /** Where the CLI writes and which environment it reads. */
@@ -148,12 +152,6 @@ function makeContext(io: CliIo, json: boolean): CliContext {
   };
 }
 
-/** Reads the plugin's identity; the lead's manifest loader validates the whole manifest. */
-async function readIdentity(dir: string): Promise<{ name: string; version: string }> {
-  const manifest = await loadManifest(dir);
-  return { name: manifest.name, version: manifest.version };
-}
-
 function parse(
   args: string[],
   options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>,
@@ -212,8 +210,8 @@ async function sign(ctx: CliContext, args: string[]): Promise<number> {
   const dir = one(positionals, "package directory");
   if (typeof values.key !== "string") throw new UsageError("--key <secret-key-file> is required");
   const { secretKey } = await readSecretKeyFile(values.key);
-  const { name, version } = await readIdentity(dir);
   const snapshot = await readPackage(dir);
+  const { name, version } = manifestFromSnapshot(snapshot);
   const created = new Date();
   const expires = parseExpiry(values.expires as string | undefined, created);
   const sig = createSignature(
@@ -232,8 +230,9 @@ async function sign(ctx: CliContext, args: string[]): Promise<number> {
 }
 
 async function judge(ctx: CliContext, values: Record<string, unknown>, dir: string) {
-  const { name, version } = await readIdentity(dir);
   const snapshot = await readPackage(dir);
+  const manifest = manifestFromSnapshot(snapshot);
+  const { name, version } = manifest;
   const file = await ctx.openList(values, false);
   const pins = await Promise.all(((values.pin as string[] | undefined) ?? []).map(readPublicKey));
   const list: TrustList | undefined = file?.list;
@@ -252,7 +251,7 @@ async function judge(ctx: CliContext, values: Record<string, unknown>, dir: stri
     store,
     policy,
   );
-  return { name, version, snapshot, decision, policy };
+  return { name, version, manifest, snapshot, decision, policy };
 }
 
 const JUDGE_OPTIONS = {
@@ -309,8 +308,7 @@ async function hash(ctx: CliContext, args: string[]): Promise<number> {
 async function inspect(ctx: CliContext, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, JUDGE_OPTIONS);
   const dir = one(positionals, "package directory");
-  const manifest = await loadManifest(dir);
-  const { snapshot, decision } = await judge(ctx, values, dir);
+  const { manifest, snapshot, decision } = await judge(ctx, values, dir);
   let statement = null;
   if (snapshot.signature !== undefined) {
     try {

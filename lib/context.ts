@@ -126,21 +126,41 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
   };
   const checkUrl = (url: URL, hop: string) => {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      deny("network", url.href, `Cannot fetch "${url.href}"${hop}: only http and https are brokered`, "Use an http(s) URL");
+      deny(
+        "network",
+        url.href,
+        `Cannot fetch "${url.href}"${hop}: only http and https are brokered`,
+        "Use an http(s) URL",
+      );
     }
     const g = options.network;
     if (g.mode === "full") return;
     if (g.mode === "none") {
-      deny("network", url.host, `Cannot fetch "${url.href}"${hop}: plugin "${plugin}" declares no network access`, 'Add the host to permissions.network in plugin.json');
+      deny(
+        "network",
+        url.host,
+        `Cannot fetch "${url.href}"${hop}: plugin "${plugin}" declares no network access`,
+        "Add the host to permissions.network in plugin.json",
+      );
     }
     if (!matchesHost(g.patterns, url)) {
-      deny("network", url.host, `Cannot fetch "${url.href}"${hop}: host "${url.host}" is not in the network allow-list of plugin "${plugin}"`, `Add "${url.hostname}" to permissions.network in plugin.json`);
+      deny(
+        "network",
+        url.host,
+        `Cannot fetch "${url.href}"${hop}: host "${url.host}" is not in the network allow-list of plugin "${plugin}"`,
+        `Add "${url.hostname}" to permissions.network in plugin.json`,
+      );
     }
   };
   return {
     get(key: string): Promise<unknown> {
       if (typeof key !== "string" || !read.has(key)) {
-        deny("context.read", String(key), `Cannot read context key "${String(key)}": plugin "${plugin}" did not declare it`, `Add "${String(key)}" to permissions.context.read in plugin.json`);
+        deny(
+          "context.read",
+          String(key),
+          `Cannot read context key "${String(key)}": plugin "${plugin}" did not declare it`,
+          `Add "${String(key)}" to permissions.context.read in plugin.json`,
+        );
       }
       const value = store.get(key);
       if (!hasFunctions(value)) return Promise.resolve(value);
@@ -150,13 +170,22 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
           ? { call: (...a: unknown[]) => (value as (...x: unknown[]) => unknown)(...a) }
           : methodsOf(value as object),
         port1,
-        { plugin, onRefused: (d) => options.onDenied?.({ plugin, what: "proxy", target: `${key}.${d.path}` }) },
+        {
+          plugin,
+          onRefused: (d) =>
+            options.onDenied?.({ plugin, what: "proxy", target: `${key}.${d.path}` }),
+        },
       );
       return Promise.resolve(transferPort(port2));
     },
     set(key: string, value: unknown): Promise<void> {
       if (typeof key !== "string" || !write.has(key)) {
-        deny("context.write", String(key), `Cannot write context key "${String(key)}": plugin "${plugin}" did not declare it`, `Add "${String(key)}" to permissions.context.write in plugin.json`);
+        deny(
+          "context.write",
+          String(key),
+          `Cannot write context key "${String(key)}": plugin "${plugin}" did not declare it`,
+          `Add "${String(key)}" to permissions.context.write in plugin.json`,
+        );
       }
       store.set(key, value);
       return Promise.resolve();
@@ -171,11 +200,19 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       try {
         current = new URL(url);
       } catch (cause) {
-        throw new PluginError("ERR_PERMISSION_DENIED", `Cannot fetch "${url}": not an absolute URL`, { hint: "Pass an absolute http(s) URL", cause, plugin });
+        throw new PluginError(
+          "ERR_PERMISSION_DENIED",
+          `Cannot fetch "${url}": not an absolute URL`,
+          { hint: "Pass an absolute http(s) URL", cause, plugin },
+        );
       }
       checkUrl(current, "");
       if (inflight >= options.connections) {
-        throw new PluginError("ERR_RESOURCE_LIMIT", `Cannot fetch "${url}": plugin "${plugin}" already has ${inflight} connections open (limit ${options.connections})`, { hint: "Raise limits.connections or await earlier requests", plugin });
+        throw new PluginError(
+          "ERR_RESOURCE_LIMIT",
+          `Cannot fetch "${url}": plugin "${plugin}" already has ${inflight} connections open (limit ${options.connections})`,
+          { hint: "Raise limits.connections or await earlier requests", plugin },
+        );
       }
       inflight++;
       try {
@@ -185,18 +222,25 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
           const res = await fetch(current, {
             method,
             ...(init.headers ? { headers: init.headers } : {}),
-            ...(body !== undefined ? { body } : {}),
+            ...(body !== undefined ? { body: body as BodyInit } : {}),
             redirect: "manual",
           });
           const location = res.headers.get("location");
           if (res.status >= 300 && res.status < 400 && location !== null) {
             await res.body?.cancel();
             if (hop >= maxRedirects) {
-              throw new PluginError("ERR_PERMISSION_DENIED", `Cannot fetch "${url}": more than ${maxRedirects} redirects`, { hint: "Fetch the final URL directly", plugin });
+              throw new PluginError(
+                "ERR_PERMISSION_DENIED",
+                `Cannot fetch "${url}": more than ${maxRedirects} redirects`,
+                { hint: "Fetch the final URL directly", plugin },
+              );
             }
             const next = new URL(location, current);
             checkUrl(next, ` (redirected from "${current.href}")`);
-            if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+            if (
+              res.status === 303 ||
+              ((res.status === 301 || res.status === 302) && method === "POST")
+            ) {
               method = "GET";
               body = undefined;
             }
@@ -205,7 +249,11 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
           }
           const buf = await res.arrayBuffer();
           if (buf.byteLength > maxBytes) {
-            throw new PluginError("ERR_RESOURCE_LIMIT", `Cannot fetch "${url}": response of ${buf.byteLength} bytes exceeds ${maxBytes}`, { hint: "Fetch smaller resources", plugin });
+            throw new PluginError(
+              "ERR_RESOURCE_LIMIT",
+              `Cannot fetch "${url}": response of ${buf.byteLength} bytes exceeds ${maxBytes}`,
+              { hint: "Fetch smaller resources", plugin },
+            );
           }
           return {
             url: current.href,
@@ -224,7 +272,10 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       if (typeof name !== "string" || !/^[a-z][a-z0-9_.:-]{0,63}$/.test(name)) {
         throw new TypeError(`Cannot register hook "${String(name)}": not a hook name`);
       }
-      options.onHook?.(name, typeof priority === "number" && Number.isInteger(priority) ? priority : -1);
+      options.onHook?.(
+        name,
+        typeof priority === "number" && Number.isInteger(priority) ? priority : -1,
+      );
       return Promise.resolve();
     },
   };

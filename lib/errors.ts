@@ -128,7 +128,12 @@ export interface SerializedError {
  */
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {
-    const e = error as Error & { code?: unknown; hint?: unknown; plugin?: unknown; issues?: unknown };
+    const e = error as Error & {
+      code?: unknown;
+      hint?: unknown;
+      plugin?: unknown;
+      issues?: unknown;
+    };
     const out: SerializedError = { name: e.name, message: e.message };
     if (typeof e.code === "string") out.code = e.code;
     if (typeof e.hint === "string") out.hint = e.hint;

@@ -52,7 +52,12 @@ export function exposeGuarded(api: object, port: MessagePort, options: GuardOpti
   );
   const listeners = new Set<Listener>();
   const onMessage = (event: MessageEvent) => {
-    const d = event.data as { id?: unknown; type?: unknown; path?: unknown; argumentList?: unknown };
+    const d = event.data as {
+      id?: unknown;
+      type?: unknown;
+      path?: unknown;
+      argumentList?: unknown;
+    };
     if (typeof d !== "object" || d === null) return;
     const path = Array.isArray(d.path) ? d.path : [];
     const ok = (d.type === "APPLY" && path.length === 1 && typeof path[0] === "string" &&
@@ -68,7 +73,11 @@ export function exposeGuarded(api: object, port: MessagePort, options: GuardOpti
     options.onRefused?.({ type: String(d.type), path: shown });
     const error = new PluginError(
       "ERR_PERMISSION_DENIED",
-      `Cannot ${String(d.type)} "${shown}" on the host context of plugin "${options.plugin}": only calls to ${[...allowed].join(", ")} with plain arguments are allowed`,
+      `Cannot ${
+        String(d.type)
+      } "${shown}" on the host context of plugin "${options.plugin}": only calls to ${
+        [...allowed].join(", ")
+      } with plain arguments are allowed`,
       { hint: "Use ctx.get/ctx.set/ctx.log/ctx.fetch", plugin: options.plugin },
     );
     port.postMessage({

@@ -31,7 +31,13 @@ import {
   unenforcedAreas,
 } from "../permissions/enforcement.ts";
 
-const PERMISSION_AREAS: readonly EnforcementArea[] = ["filesystem", "network", "env", "subprocess", "ffi"];
+const PERMISSION_AREAS: readonly EnforcementArea[] = [
+  "filesystem",
+  "network",
+  "env",
+  "subprocess",
+  "ffi",
+];
 import { loadAdapter } from "./runtime/detect.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 
@@ -122,7 +128,11 @@ export class PluginHost {
       try {
         names = (await readdir(abs)).sort();
       } catch (cause) {
-        throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot discover plugins: directory "${abs}" is unreadable`, { hint: "Fix pluginDirs", cause });
+        throw new PluginError(
+          "ERR_PLUGIN_NOT_FOUND",
+          `Cannot discover plugins: directory "${abs}" is unreadable`,
+          { hint: "Fix pluginDirs", cause },
+        );
       }
       for (const n of names) {
         const dir = join(abs, n);
@@ -149,7 +159,11 @@ export class PluginHost {
     const key = manifest?.name ?? `invalid:${dir}`;
     const other = found.get(key) ?? this.#entries.get(key)?.dir;
     if (other !== undefined && other !== dir) {
-      throw new PluginError("ERR_DUPLICATE", `Cannot register plugin "${key}": both "${other}" and "${dir}" declare it`, { hint: "Rename one of them or remove one directory from pluginDirs", plugin: key });
+      throw new PluginError(
+        "ERR_DUPLICATE",
+        `Cannot register plugin "${key}": both "${other}" and "${dir}" declare it`,
+        { hint: "Rename one of them or remove one directory from pluginDirs", plugin: key },
+      );
     }
     found.set(key, dir);
     const existing = this.#entries.get(key);
@@ -189,8 +203,15 @@ export class PluginHost {
       path: e.dir,
       status: e.error !== undefined || e.loadError !== undefined ? "failed" : "available",
       enforcement: undefined,
-      limits: m?.limits ?? { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
-      permissions: m?.permissions ?? { network: "none", filesystem: { read: [], write: [] }, env: [], context: { read: [], write: [] } },
+      limits: m?.limits ??
+        { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
+      permissions: m?.permissions ??
+        {
+          network: "none",
+          filesystem: { read: [], write: [] },
+          env: [],
+          context: { read: [], write: [] },
+        },
       lastError: (e.error ?? e.loadError) === undefined
         ? undefined
         : { code: (e.error ?? e.loadError)!.code, message: (e.error ?? e.loadError)!.message },
@@ -227,21 +248,43 @@ export class PluginHost {
   async load(nameOrDir: string): Promise<Plugin> {
     this.#assertOpen();
     let entry = this.#entries.get(nameOrDir);
-    if (entry === undefined && (nameOrDir.includes("/") || nameOrDir.includes("\\") || nameOrDir.startsWith("."))) {
+    if (
+      entry === undefined &&
+      (nameOrDir.includes("/") || nameOrDir.includes("\\") || nameOrDir.startsWith("."))
+    ) {
       entry = await this.#register(resolve(nameOrDir), new Map());
     }
     if (entry === undefined) {
-      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot load plugin "${nameOrDir}": it was not discovered`, { hint: "Call discover() first, check pluginDirs, or pass the plugin's directory" });
+      throw new PluginError(
+        "ERR_PLUGIN_NOT_FOUND",
+        `Cannot load plugin "${nameOrDir}": it was not discovered`,
+        { hint: "Call discover() first, check pluginDirs, or pass the plugin's directory" },
+      );
     }
     if (entry.error !== undefined || entry.manifest === undefined) {
-      throw entry.error ?? new PluginError("ERR_MANIFEST_INVALID", `Cannot load plugin in "${entry.dir}": no manifest`);
+      throw entry.error ??
+        new PluginError(
+          "ERR_MANIFEST_INVALID",
+          `Cannot load plugin in "${entry.dir}": no manifest`,
+        );
     }
-    if (entry.plugin !== undefined && entry.plugin.status !== "failed" && entry.plugin.status !== "unloaded") {
-      throw new PluginError("ERR_DUPLICATE", `Cannot load plugin "${entry.manifest.name}": it is already ${entry.plugin.status}`, { hint: "Unload it first", plugin: entry.manifest.name });
+    if (
+      entry.plugin !== undefined && entry.plugin.status !== "failed" &&
+      entry.plugin.status !== "unloaded"
+    ) {
+      throw new PluginError(
+        "ERR_DUPLICATE",
+        `Cannot load plugin "${entry.manifest.name}": it is already ${entry.plugin.status}`,
+        { hint: "Unload it first", plugin: entry.manifest.name },
+      );
     }
     const manifest = entry.manifest;
     if (manifest.entry === undefined) {
-      throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${manifest.name}": native plugins are not available in this build`, { plugin: manifest.name });
+      throw new PluginError(
+        "ERR_RUNTIME_UNSUPPORTED",
+        `Cannot load plugin "${manifest.name}": native plugins are not available in this build`,
+        { plugin: manifest.name },
+      );
     }
     const adapter = await this.#getAdapter();
     let plugin: Plugin;
@@ -264,22 +307,43 @@ export class PluginHost {
     const pluginDir = await realOrSelf(manifest.dir);
     const read = await Promise.all(manifest.permissions.filesystem.read.map(realOrSelf));
     const write = await Promise.all(manifest.permissions.filesystem.write.map(realOrSelf));
-    const escapes = await findEscapingSymlinks([pluginDir, ...read, ...write], [pluginDir, ...read, ...write]);
+    const escapes = await findEscapingSymlinks([pluginDir, ...read, ...write], [
+      pluginDir,
+      ...read,
+      ...write,
+    ]);
     if (escapes.length > 0) {
-      throw new PluginError("ERR_PERMISSION_DENIED", `Cannot load plugin "${name}": symbolic link ${escapes[0]} leads outside its grants`, { hint: "Remove the link, or declare its target in permissions.filesystem", plugin: name });
+      throw new PluginError(
+        "ERR_PERMISSION_DENIED",
+        `Cannot load plugin "${name}": symbolic link ${escapes[0]} leads outside its grants`,
+        { hint: "Remove the link, or declare its target in permissions.filesystem", plugin: name },
+      );
     }
     const frameworkRead = adapter.frameworkRead();
     const grants = deriveGrants(
-      { pluginDir, network: manifest.permissions.network, filesystem: { read, write }, env: manifest.permissions.env },
+      {
+        pluginDir,
+        network: manifest.permissions.network,
+        filesystem: { read, write },
+        env: manifest.permissions.env,
+      },
       { frameworkRead },
     );
-    const enforcement = describeEnforcement(adapter.name, { network: manifest.permissions.network });
+    const enforcement = describeEnforcement(adapter.name, {
+      network: manifest.permissions.network,
+    });
     const required = this.#options.requireEnforcement;
     if (required !== undefined && required !== false) {
       const areas: EnforcementArea[] = required === true ? [...PERMISSION_AREAS] : required;
       const missing = unenforcedAreas(enforcement).filter((a) => areas.includes(a));
       if (missing.length > 0) {
-        throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${name}": ${adapter.name} does not enforce ${missing.join(", ")} in the worker tier`, { hint: "Run the host on Deno or Node, or drop requireEnforcement", plugin: name });
+        throw new PluginError(
+          "ERR_RUNTIME_UNSUPPORTED",
+          `Cannot load plugin "${name}": ${adapter.name} does not enforce ${
+            missing.join(", ")
+          } in the worker tier`,
+          { hint: "Run the host on Deno or Node, or drop requireEnforcement", plugin: name },
+        );
       }
     }
     const env: Record<string, string> = {};
@@ -290,7 +354,9 @@ export class PluginHost {
     const call = new MessageChannel();
     const ctx = new MessageChannel();
     const onDenied = (d: Denial) => {
-      this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, { ...d });
+      this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, {
+        ...d,
+      });
       this.#options.onDenied?.(d);
     };
     const api = createContextApi({
@@ -332,7 +398,12 @@ export class PluginHost {
     try {
       await plugin.waitReady(this.#options.loadTimeoutMs ?? 10_000);
     } catch (error) {
-      const e = error instanceof PluginError ? error : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}"`, { cause: error, plugin: name });
+      const e = error instanceof PluginError
+        ? error
+        : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}"`, {
+          cause: error,
+          plugin: name,
+        });
       plugin.setStatus("failed", e);
       await plugin.terminate(e);
       throw e;
@@ -345,7 +416,10 @@ export class PluginHost {
   async #fail(plugin: Plugin, error: PluginError): Promise<void> {
     if (plugin.status === "failed" || plugin.status === "unloaded") return;
     plugin.setStatus("failed", error);
-    this.#logger.error(`Plugin "${plugin.name}" failed: ${error.message}`, { plugin: plugin.name, code: error.code });
+    this.#logger.error(`Plugin "${plugin.name}" failed: ${error.message}`, {
+      plugin: plugin.name,
+      code: error.code,
+    });
     await plugin.terminate(error);
   }
 
@@ -364,7 +438,11 @@ export class PluginHost {
     const entry = this.#entries.get(name);
     const plugin = entry?.plugin;
     if (plugin === undefined) {
-      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot unload plugin "${name}": it is not loaded`, { hint: "Check host.list()" });
+      throw new PluginError(
+        "ERR_PLUGIN_NOT_FOUND",
+        `Cannot unload plugin "${name}": it is not loaded`,
+        { hint: "Check host.list()" },
+      );
     }
     if (plugin.status === "unloaded") return;
     const wasActive = plugin.status === "active" || plugin.status === "inactive";
@@ -373,10 +451,19 @@ export class PluginHost {
       try {
         await plugin.lifecycle("shutdown", this.#options.shutdownTimeoutMs ?? 2000);
       } catch (error) {
-        this.#logger.warn(`Plugin "${name}" shutdown did not finish cleanly: ${(error as Error).message}`, { plugin: name });
+        this.#logger.warn(
+          `Plugin "${name}" shutdown did not finish cleanly: ${(error as Error).message}`,
+          { plugin: name },
+        );
       }
     }
-    await plugin.terminate(new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot finish call: plugin "${name}" was unloaded`, { plugin: name }));
+    await plugin.terminate(
+      new PluginError(
+        "ERR_PLUGIN_NOT_ACTIVE",
+        `Cannot finish call: plugin "${name}" was unloaded`,
+        { plugin: name },
+      ),
+    );
     plugin.setStatus("unloaded");
   }
 
@@ -391,12 +478,18 @@ export class PluginHost {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    const loaded = [...this.#entries.values()].filter((e) => e.plugin !== undefined && e.plugin.status !== "unloaded");
+    const loaded = [...this.#entries.values()].filter((e) =>
+      e.plugin !== undefined && e.plugin.status !== "unloaded"
+    );
     await Promise.all(loaded.map((e) => this.unload((e.plugin as Plugin).name).catch(() => {})));
     this.#closed = true;
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", { hint: "Create a new PluginHost" });
+    if (this.#closed) {
+      throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", {
+        hint: "Create a new PluginHost",
+      });
+    }
   }
 }

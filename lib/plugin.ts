@@ -8,7 +8,13 @@ import { deserializeError, PluginError, type SerializedError } from "./errors.ts
 import type { Enforcement } from "../permissions/enforcement.ts";
 import type { Manifest, ManifestLimits } from "./manifest.ts";
 import type { ExitReason, WorkerHandle } from "./runtime/types.ts";
-import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE, type ReadyInfo, type Reply } from "./worker/protocol.ts";
+import {
+  KIND_CALL,
+  KIND_HOOK,
+  KIND_LIFECYCLE,
+  type ReadyInfo,
+  type Reply,
+} from "./worker/protocol.ts";
 
 /** Lifecycle states of a plugin. */
 export type PluginStatus =
@@ -41,8 +47,18 @@ export interface PluginInfo {
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  deadline: number;
+  timeoutMs: number;
   label: string;
+}
+
+// Calls with the same timeout expire in the order they were sent, so one timer per distinct
+// timeout serves them all: no setTimeout/clearTimeout per call (measured: that was most of the
+// overhead over raw postMessage at 1,000 concurrent calls on Bun).
+interface DeadlineQueue {
+  ids: number[];
+  head: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Internal wiring the host gives a plugin handle. */
@@ -69,6 +85,7 @@ export interface PluginWiring {
 export class Plugin {
   #w: PluginWiring;
   #pending = new Map<number, Pending>();
+  #queues = new Map<number, DeadlineQueue>();
   #nextId = 1;
   #status: PluginStatus = "loading";
   #lastError: PluginError | undefined;
@@ -155,14 +172,25 @@ export class Plugin {
   send(kind: number, name: string, payload: unknown, timeoutMs: number): Promise<unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer, label: name });
+      this.#pending.set(id, {
+        resolve,
+        reject,
+        deadline: Date.now() + timeoutMs,
+        timeoutMs,
+        label: name,
+      });
       try {
         this.#w.port.postMessage([kind, id, name, payload]);
+        this.#enqueue(timeoutMs, id);
       } catch (cause) {
-        clearTimeout(timer);
         this.#pending.delete(id);
-        reject(new PluginError("ERR_PLUGIN_THREW", `Cannot call "${this.name}.${name}": arguments are not structured-cloneable`, { hint: "Pass plain data", cause, plugin: this.name }));
+        reject(
+          new PluginError(
+            "ERR_PLUGIN_THREW",
+            `Cannot call "${this.name}.${name}": arguments are not structured-cloneable`,
+            { hint: "Pass plain data", cause, plugin: this.name },
+          ),
+        );
       }
     });
   }
@@ -172,7 +200,16 @@ export class Plugin {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#readyWaiter = undefined;
-        reject(new PluginError("ERR_CALL_TIMEOUT", `Cannot load plugin "${this.name}": not ready after ${timeoutMs} ms`, { hint: "Make init() finish sooner, or raise the host's loadTimeoutMs", plugin: this.name }));
+        reject(
+          new PluginError(
+            "ERR_CALL_TIMEOUT",
+            `Cannot load plugin "${this.name}": not ready after ${timeoutMs} ms`,
+            {
+              hint: "Make init() finish sooner, or raise the host's loadTimeoutMs",
+              plugin: this.name,
+            },
+          ),
+        );
       }, timeoutMs);
       this.#readyWaiter = {
         resolve: (info) => {
@@ -204,9 +241,60 @@ export class Plugin {
 
   #notActive(action: string): PluginError {
     if (this.#status === "failed") {
-      return new PluginError("ERR_PLUGIN_FAILED", `Cannot ${action} on plugin "${this.name}": it failed (${this.#lastError?.code ?? "unknown"})`, { hint: "Load it again once the cause is fixed", plugin: this.name });
+      return new PluginError(
+        "ERR_PLUGIN_FAILED",
+        `Cannot ${action} on plugin "${this.name}": it failed (${
+          this.#lastError?.code ?? "unknown"
+        })`,
+        { hint: "Load it again once the cause is fixed", plugin: this.name },
+      );
     }
-    return new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot ${action} on plugin "${this.name}": it is ${this.#status}`, { hint: this.#status === "inactive" ? "Resume it first" : "Load it first", plugin: this.name });
+    return new PluginError(
+      "ERR_PLUGIN_NOT_ACTIVE",
+      `Cannot ${action} on plugin "${this.name}": it is ${this.#status}`,
+      {
+        hint: this.#status === "inactive" ? "Resume it first" : "Load it first",
+        plugin: this.name,
+      },
+    );
+  }
+
+  #enqueue(timeoutMs: number, id: number): void {
+    let q = this.#queues.get(timeoutMs);
+    if (q === undefined) {
+      q = { ids: [], head: 0, timer: undefined };
+      this.#queues.set(timeoutMs, q);
+    }
+    q.ids.push(id);
+    q.timer ??= setTimeout(() => this.#expire(timeoutMs), timeoutMs);
+  }
+
+  #expire(timeoutMs: number): void {
+    const q = this.#queues.get(timeoutMs);
+    if (q === undefined) return;
+    q.timer = undefined;
+    const now = Date.now();
+    while (q.head < q.ids.length) {
+      const id = q.ids[q.head] as number;
+      const p = this.#pending.get(id);
+      if (p === undefined) {
+        q.head++;
+        continue;
+      }
+      if (p.deadline > now) {
+        q.timer = setTimeout(() => this.#expire(timeoutMs), p.deadline - now);
+        break;
+      }
+      q.head++;
+      this.#onTimeout(id, timeoutMs);
+    }
+    if (q.head >= q.ids.length) {
+      q.ids = [];
+      q.head = 0;
+    } else if (q.head > 4096) {
+      q.ids = q.ids.slice(q.head);
+      q.head = 0;
+    }
   }
 
   #onReply(reply: Reply): void {
@@ -223,7 +311,11 @@ export class Plugin {
         w.reject(
           cause instanceof PluginError && cause.code === "ERR_PERMISSION_DENIED"
             ? cause
-            : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${this.name}": ${cause.message}`, { hint: "Fix the plugin's entry module or init()", cause, plugin: this.name }),
+            : new PluginError(
+              "ERR_PLUGIN_INIT",
+              `Cannot load plugin "${this.name}": ${cause.message}`,
+              { hint: "Fix the plugin's entry module or init()", cause, plugin: this.name },
+            ),
         );
       }
       return;
@@ -231,7 +323,6 @@ export class Plugin {
     const p = this.#pending.get(id);
     if (p === undefined) return;
     this.#pending.delete(id);
-    clearTimeout(p.timer);
     if (ok === 1) p.resolve(value);
     else p.reject(deserializeError(value as SerializedError));
   }
@@ -240,7 +331,15 @@ export class Plugin {
     const p = this.#pending.get(id);
     if (p === undefined) return;
     this.#pending.delete(id);
-    const error = new PluginError("ERR_CALL_TIMEOUT", `Cannot finish "${this.name}.${p.label}": no reply within ${timeoutMs} ms`, { hint: "The plugin was marked failed and stopped; raise limits.cpuTimeMs if the work is legitimate", plugin: this.name });
+    const error = new PluginError(
+      "ERR_CALL_TIMEOUT",
+      `Cannot finish "${this.name}.${p.label}": no reply within ${timeoutMs} ms`,
+      {
+        hint:
+          "The plugin was marked failed and stopped; raise limits.cpuTimeMs if the work is legitimate",
+        plugin: this.name,
+      },
+    );
     p.reject(error);
     if (this.#status === "active" || this.#status === "inactive" || this.#status === "loading") {
       this.#w.onFailure(this, error);
@@ -248,11 +347,20 @@ export class Plugin {
   }
 
   #onExit(reason: ExitReason): void {
-    if (this.#status === "unloading" || this.#status === "unloaded" || this.#status === "failed") return;
+    if (this.#status === "unloading" || this.#status === "unloaded" || this.#status === "failed") {
+      return;
+    }
     const detail = reason.error !== undefined
       ? `${reason.error.name}: ${reason.error.message}`
       : `exit code ${reason.code ?? "unknown"}`;
-    const error = new PluginError("ERR_PLUGIN_CRASHED", `Cannot continue plugin "${this.name}": its worker died (${detail})`, { hint: "Check the plugin for uncaught errors, heap exhaustion or process.exit()", plugin: this.name });
+    const error = new PluginError(
+      "ERR_PLUGIN_CRASHED",
+      `Cannot continue plugin "${this.name}": its worker died (${detail})`,
+      {
+        hint: "Check the plugin for uncaught errors, heap exhaustion or process.exit()",
+        plugin: this.name,
+      },
+    );
     const w = this.#readyWaiter;
     this.#readyWaiter = undefined;
     w?.reject(error);
@@ -260,10 +368,9 @@ export class Plugin {
   }
 
   #rejectAll(error: PluginError): void {
-    for (const [, p] of this.#pending) {
-      clearTimeout(p.timer);
-      p.reject(error);
-    }
+    for (const [, p] of this.#pending) p.reject(error);
     this.#pending.clear();
+    for (const q of this.#queues.values()) clearTimeout(q.timer);
+    this.#queues.clear();
   }
 }

@@ -97,13 +97,15 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       memory: {
         mechanism: "resource-limits",
         enforced: true,
-        note: "V8 heap limit of a nested worker_threads worker; an OOM stops the plugin silently, " +
+        note:
+          "V8 heap limit of a nested worker_threads worker; an OOM stops the plugin silently, " +
           "so the call deadline reports it",
       },
       cpu: {
         mechanism: "deadline",
         enforced: false,
-        note: "a call past its deadline fails and the plugin is unloaded, but Deno 2.9 cannot stop " +
+        note:
+          "a call past its deadline fails and the plugin is unloaded, but Deno 2.9 cannot stop " +
           "a busy loop: the thread keeps a core until the host process exits (use the process tier)",
       },
     };
@@ -115,7 +117,8 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       filesystem: {
         mechanism: "node-permissions+import-hooks",
         enforced: true,
-        note: "the plugin directory itself is readable; symlinks inside grants that point outside " +
+        note:
+          "the plugin directory itself is readable; symlinks inside grants that point outside " +
           "are refused at load (Node follows them)",
       },
       network: full
@@ -127,8 +130,12 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
           note: "raw sockets are denied; listed hosts are reached through ctx.fetch only",
         }
         : { mechanism: "node-permissions", enforced: true },
-      env: { mechanism: "worker-env", enforced: true, note: "the worker gets a copy holding only " +
-        "the declared variables; /proc/self/environ is outside its filesystem grant" },
+      env: {
+        mechanism: "worker-env",
+        enforced: true,
+        note: "the worker gets a copy holding only " +
+          "the declared variables; /proc/self/environ is outside its filesystem grant",
+      },
       subprocess: { mechanism: "node-permissions", enforced: true },
       ffi: { mechanism: "node-permissions", enforced: true },
       memory: { mechanism: "resource-limits", enforced: true },
@@ -146,8 +153,12 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       enforced: false,
       note: guard,
     },
-    env: { mechanism: "worker-env", enforced: false, note: "the worker's process.env holds only " +
-      "the declared variables, but /proc/self/environ is readable" },
+    env: {
+      mechanism: "worker-env",
+      enforced: false,
+      note: "the worker's process.env holds only " +
+        "the declared variables, but /proc/self/environ is readable",
+    },
     subprocess: { mechanism: "guard", enforced: false, note: guard },
     ffi: { mechanism: "none", enforced: false, note: guard },
     memory: {

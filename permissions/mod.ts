@@ -17,8 +17,8 @@
 
 export {
   type DenoPermissions,
-  type DeriveOptions,
   deriveGrants,
+  type DeriveOptions,
   type Grants,
   type NetworkGrant,
   type PermissionRequirements,

@@ -34,9 +34,16 @@ function countJunit(file: string): { passed: number; failed: number; skipped: nu
   let passed = 0;
   let failed = 0;
   let skipped = 0;
-  const re = /<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
-  for (const m of xml.matchAll(re)) {
-    const body = m[2] ?? "";
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  const cases = [...xml.matchAll(re)].map((m) => ({
+    name: /\bname="([^"]*)"/.exec(m[1] ?? "")?.[1] ?? "",
+    body: m[3] ?? "",
+  }));
+  // Deno reports a describe() block as a test case and its it() cases as "block > case" steps:
+  // count leaves only, so every runtime counts the same it() cases.
+  const names = cases.map((c) => c.name);
+  for (const { name, body } of cases) {
+    if (names.some((n) => n.startsWith(`${name} &gt; `))) continue;
     if (/<(failure|error)\b/.test(body)) failed++;
     else if (/<skipped\b/.test(body)) skipped++;
     else passed++;
@@ -61,7 +68,13 @@ if (mode === "bench") {
   for (const f of paths.length > 0 ? paths : ["bench/call.bench.ts"]) {
     rc ||= run(`bench node ${f}`, bin("node"), [f]);
     rc ||= run(`bench bun ${f}`, bin("bun"), [f]);
-    rc ||= run(`bench deno ${f}`, bin("deno"), ["run", "-A", "--unstable-worker-options", "--no-prompt", f]);
+    rc ||= run(`bench deno ${f}`, bin("deno"), [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      "--no-prompt",
+      f,
+    ]);
   }
   process.exit(rc);
 }
@@ -74,15 +87,40 @@ const targets = paths.length > 0 ? paths : ["test/"];
 const runtimes = [
   {
     name: "deno",
-    argv: () => [bin("deno"), ["test", "-A", "--unstable-worker-options", "--no-prompt", "--no-check", `--junit-path=${tmp}/deno.xml`, ...targets]] as const,
+    argv: () =>
+      [bin("deno"), [
+        "test",
+        "-A",
+        "--unstable-worker-options",
+        "--no-prompt",
+        "--no-check",
+        `--junit-path=${tmp}/deno.xml`,
+        ...targets,
+      ]] as const,
   },
   {
     name: "bun",
-    argv: () => [bin("bun"), ["test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${tmp}/bun.xml`, ...targets.map((t) => t.startsWith(".") || t.startsWith("/") ? t : `./${t}`)]] as const,
+    argv: () =>
+      [bin("bun"), [
+        "test",
+        "--timeout=60000",
+        "--reporter=junit",
+        `--reporter-outfile=${tmp}/bun.xml`,
+        ...targets.map((t) => t.startsWith(".") || t.startsWith("/") ? t : `./${t}`),
+      ]] as const,
   },
   {
     name: "node",
-    argv: () => [bin("node"), ["--test", "--test-timeout=120000", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=junit", `--test-reporter-destination=${tmp}/node.xml`, ...targets.map((t) => t.endsWith("/") ? `${t}**/*.test.ts` : t)]] as const,
+    argv: () =>
+      [bin("node"), [
+        "--test",
+        "--test-timeout=120000",
+        "--test-reporter=spec",
+        "--test-reporter-destination=stdout",
+        "--test-reporter=junit",
+        `--test-reporter-destination=${tmp}/node.xml`,
+        ...targets.map((t) => t.endsWith("/") ? `${t}**/*.test.ts` : t),
+      ]] as const,
   },
 ].filter((r) => only === undefined || only.includes(r.name));
 
@@ -98,12 +136,18 @@ for (const r of runtimes) {
   if (rc !== 0 && c.failed === 0) c.failed = 1;
   passed += c.passed;
   failed += c.failed;
-  lines.push(`${r.name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${rc}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  lines.push(
+    `${r.name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${rc}, ${
+      ((Date.now() - t0) / 1000).toFixed(1)
+    } s)`,
+  );
 }
 if (checkRc !== 0) {
   failed += 1;
   lines.push("static checks (fmt, lint, types): failed");
 }
-process.stdout.write(`\n${lines.join("\n")}\ntotal time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+process.stdout.write(
+  `\n${lines.join("\n")}\ntotal time ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+);
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed > 0 ? 1 : 0);

@@ -34,7 +34,10 @@ scope.onmessage = (event: MessageEvent) => {
     inner = new Worker(new URL(m.url), {
       workerData: { init: m.init, call: m.call, ctx: m.ctx },
       transferList: [m.call as never, m.ctx as never],
-      resourceLimits: { maxOldGenerationSizeMb: m.heapMb, maxYoungGenerationSizeMb: Math.min(16, Math.max(1, m.heapMb >> 3)) },
+      resourceLimits: {
+        maxOldGenerationSizeMb: m.heapMb,
+        maxYoungGenerationSizeMb: Math.min(16, Math.max(1, m.heapMb >> 3)),
+      },
     });
   } catch (error) {
     scope.postMessage({ t: "error", error: serializeError(error) });

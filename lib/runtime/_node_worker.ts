@@ -24,10 +24,15 @@ registerHooks({
     if (url.startsWith("file:")) {
       const path = fileURLToPath(url);
       if (!roots.some((r) => path.startsWith(r))) {
-        throw new PluginError("ERR_PERMISSION_DENIED", `Cannot import "${path}": outside the plugin's read grant`, {
-          hint: "Declare the directory in permissions.filesystem.read, or move the module into the plugin",
-          plugin: data.init.name,
-        });
+        throw new PluginError(
+          "ERR_PERMISSION_DENIED",
+          `Cannot import "${path}": outside the plugin's read grant`,
+          {
+            hint:
+              "Declare the directory in permissions.filesystem.read, or move the module into the plugin",
+            plugin: data.init.name,
+          },
+        );
       }
     }
     return nextLoad(url, context);

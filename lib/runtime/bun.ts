@@ -50,7 +50,10 @@ function spawnBun(req: SpawnRequest): WorkerHandle {
   worker.onmessage = (event: MessageEvent) => {
     // Bun drops messages posted before the worker attached its listener: wait for its hello.
     if ((event.data as { t?: string }).t === "hello") {
-      worker.postMessage({ init: req.init, call: req.callPort, ctx: req.ctxPort }, [req.callPort, req.ctxPort]);
+      worker.postMessage({ init: req.init, call: req.callPort, ctx: req.ctxPort }, [
+        req.callPort,
+        req.ctxPort,
+      ]);
     }
   };
   return {

@@ -49,11 +49,16 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
       deno: { permissions: req.grants.deno },
     } as WorkerOptions);
   } catch (cause) {
-    throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot start plugin "${req.name}": Deno refused the worker permissions`, {
-      hint: "Run the host with --unstable-worker-options and grant the host every permission the plugin declares",
-      cause,
-      plugin: req.name,
-    });
+    throw new PluginError(
+      "ERR_RUNTIME_UNSUPPORTED",
+      `Cannot start plugin "${req.name}": Deno refused the worker permissions`,
+      {
+        hint:
+          "Run the host with --unstable-worker-options and grant the host every permission the plugin declares",
+        cause,
+        plugin: req.name,
+      },
+    );
   }
   let done = false;
   let callback: ((r: ExitReason) => void) | undefined;
@@ -74,7 +79,13 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
     const m = event.data;
     if (m.t === "hello") {
       worker.postMessage(
-        { init: req.init, call: req.callPort, ctx: req.ctxPort, heapMb: req.heapMb, url: entryUrl(import.meta.url, "./_deno_worker").href },
+        {
+          init: req.init,
+          call: req.callPort,
+          ctx: req.ctxPort,
+          heapMb: req.heapMb,
+          url: entryUrl(import.meta.url, "./_deno_worker").href,
+        },
         [req.callPort, req.ctxPort],
       );
     } else if (m.t === "exit") finish({ code: m.code, error: undefined });

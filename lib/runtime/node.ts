@@ -38,7 +38,10 @@ export function frameworkDirs(base: string): string[] {
 function spawnNode(req: SpawnRequest): WorkerHandle {
   const worker = new Worker(entryUrl(import.meta.url, "./_node_worker"), {
     execArgv: req.grants.nodeExecArgv,
-    resourceLimits: { maxOldGenerationSizeMb: req.heapMb, maxYoungGenerationSizeMb: Math.min(16, Math.max(1, req.heapMb >> 3)) },
+    resourceLimits: {
+      maxOldGenerationSizeMb: req.heapMb,
+      maxYoungGenerationSizeMb: Math.min(16, Math.max(1, req.heapMb >> 3)),
+    },
     env: req.env,
     workerData: { init: req.init, call: req.callPort, ctx: req.ctxPort },
     transferList: [req.callPort as never, req.ctxPort as never],

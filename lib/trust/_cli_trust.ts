@@ -6,10 +6,10 @@
  */
 
 import { PluginError } from "../errors.ts";
-import { loadManifest } from "../manifest.ts";
+import { type Manifest, parseManifest } from "../manifest.ts";
 import { readPublicKey } from "./key_files.ts";
 import { createVerifier, parsePublicKey } from "./keys.ts";
-import { readPackage } from "./package_snapshot.ts";
+import { type PackageSnapshot, readPackage } from "./package_snapshot.ts";
 import { parseSignatureFile, verifyStatement } from "./signature.ts";
 import {
   addTrustedKey,
@@ -44,6 +44,41 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
+}
+
+/**
+ * Parses `plugin.json` from the snapshot's bytes (the bytes that were digested), not from disk, so
+ * the name and version checked against the signature are the ones in the verified package.
+ *
+ * @param snapshot result of `readPackage`
+ * @returns the validated manifest
+ * @throws {PluginError} ERR_MANIFEST_INVALID when plugin.json is missing, not JSON or invalid
+ */
+export function manifestFromSnapshot(snapshot: PackageSnapshot): Manifest {
+  const bytes = snapshot.files.get("plugin.json");
+  if (bytes === undefined) {
+    throw new PluginError(
+      "ERR_MANIFEST_INVALID",
+      `Cannot read manifest: "${snapshot.dir}/plugin.json" is missing`,
+      {
+        hint: "Create plugin.json in the plugin directory",
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw new PluginError(
+      "ERR_MANIFEST_INVALID",
+      `Cannot parse manifest: "${snapshot.dir}/plugin.json" is not JSON`,
+      {
+        hint: "Fix the JSON syntax",
+        cause,
+      },
+    );
+  }
+  return parseManifest(json, snapshot.dir);
 }
 
 type OptionSpec = Record<
@@ -97,8 +132,8 @@ async function add(ctx: CliContext, values: Record<string, unknown>, positionals
   }
   if (positionals.length !== 1) throw new UsageError("expected <dir> or --key <public key>");
   const dir = positionals[0]!;
-  const manifest = await loadManifest(dir);
   const snapshot = await readPackage(dir);
+  const manifest = manifestFromSnapshot(snapshot);
   if (snapshot.signature === undefined) {
     throw new PluginError(
       "ERR_UNTRUSTED",

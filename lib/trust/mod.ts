@@ -90,6 +90,15 @@ export {
   writeFileAtomic,
 } from "./trust_file.ts";
 export {
+  PUBLIC_KEY_FORMAT,
+  readListKeyFile,
+  readPublicKey,
+  readSecretKeyFile,
+  SECRET_KEY_FORMAT,
+  writeKeyFiles,
+  type WrittenKeys,
+} from "./key_files.ts";
+export {
   createTrustStore,
   type TrustSource,
   type TrustStore,

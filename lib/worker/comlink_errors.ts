@@ -5,7 +5,7 @@
  */
 
 import * as Comlink from "comlink";
-import { deserializeError, serializeError, type SerializedError } from "../errors.ts";
+import { deserializeError, type SerializedError, serializeError } from "../errors.ts";
 
 let installed = false;
 

@@ -83,7 +83,11 @@ function toInit(init: RequestInit | undefined): SerializedRequestInit {
   return out;
 }
 
-function makeContext(init: WorkerInitData, remote: Comlink.Remote<RemoteContext>, hooks: Map<string, Fn>) {
+function makeContext(
+  init: WorkerInitData,
+  remote: Comlink.Remote<RemoteContext>,
+  hooks: Map<string, Fn>,
+) {
   const log = (level: string, message: string) => remote.log(level, String(message));
   return Object.freeze({
     plugin: Object.freeze({ name: init.name, version: init.version }),
@@ -101,13 +105,19 @@ function makeContext(init: WorkerInitData, remote: Comlink.Remote<RemoteContext>
       const url = input instanceof Request ? input.url : String(input);
       const r = await remote.fetch(url, toInit(reqInit));
       const body = NULL_BODY.has(r.status) ? null : r.body;
-      const res = new Response(body, { status: r.status, statusText: r.statusText, headers: r.headers });
+      const res = new Response(body, {
+        status: r.status,
+        statusText: r.statusText,
+        headers: r.headers,
+      });
       Object.defineProperty(res, "url", { value: r.url });
       return res;
     },
     hooks: Object.freeze({
       async on(name: string, handler: Fn, options: { priority?: number } = {}): Promise<void> {
-        if (typeof handler !== "function") throw new TypeError("Cannot register hook: handler is not a function");
+        if (typeof handler !== "function") {
+          throw new TypeError("Cannot register hook: handler is not a function");
+        }
         hooks.set(name, handler);
         await remote.registerHook(name, options.priority ?? -1);
       },
@@ -140,17 +150,25 @@ export async function servePlugin(
     const mod = await import(init.entryUrl) as { default?: unknown };
     const candidate = (mod.default ?? mod) as PluginModule;
     if (typeof candidate !== "object" || candidate === null) {
-      throw new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${init.name}": the entry does not export an object`, {
-        hint: "export default { methods: { ... } } or use definePlugin()",
-      });
+      throw new PluginError(
+        "ERR_PLUGIN_INIT",
+        `Cannot load plugin "${init.name}": the entry does not export an object`,
+        {
+          hint: "export default { methods: { ... } } or use definePlugin()",
+        },
+      );
     }
     plugin = candidate;
     methods = plugin.methods ?? {};
     for (const [k, fn] of Object.entries(methods)) {
       if (typeof fn !== "function") {
-        throw new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${init.name}": methods.${k} is not a function`, {
-          hint: "Every entry of `methods` must be a function",
-        });
+        throw new PluginError(
+          "ERR_PLUGIN_INIT",
+          `Cannot load plugin "${init.name}": methods.${k} is not a function`,
+          {
+            hint: "Every entry of `methods` must be a function",
+          },
+        );
       }
     }
     for (const [k, fn] of Object.entries(plugin.hooks ?? {})) {
@@ -166,10 +184,14 @@ export async function servePlugin(
     try {
       call.postMessage([id, ok, value] satisfies Reply);
     } catch (error) {
-      const e = new PluginError("ERR_PLUGIN_THREW", `Cannot return result of call ${id}: it is not structured-cloneable`, {
-        hint: "Return plain data (objects, arrays, strings, numbers, typed arrays)",
-        cause: error,
-      });
+      const e = new PluginError(
+        "ERR_PLUGIN_THREW",
+        `Cannot return result of call ${id}: it is not structured-cloneable`,
+        {
+          hint: "Return plain data (objects, arrays, strings, numbers, typed arrays)",
+          cause: error,
+        },
+      );
       call.postMessage([id, 0, serializeError(e)] satisfies Reply);
     }
   };
@@ -192,9 +214,13 @@ export async function servePlugin(
     if (kind === KIND_CALL) {
       const fn = Object.hasOwn(methods, name) ? methods[name] : undefined;
       if (fn === undefined) {
-        const e = new PluginError("ERR_METHOD_NOT_FOUND", `Cannot call "${init.name}.${name}": no such method`, {
-          hint: `Methods: ${Object.keys(methods).join(", ") || "(none)"}`,
-        });
+        const e = new PluginError(
+          "ERR_METHOD_NOT_FOUND",
+          `Cannot call "${init.name}.${name}": no such method`,
+          {
+            hint: `Methods: ${Object.keys(methods).join(", ") || "(none)"}`,
+          },
+        );
         reply(id, 0, serializeError(e));
         return;
       }

@@ -41,7 +41,10 @@ describe("encodeFrame() / FrameDecoder", () => {
     const bytes = encodeFrame({ type: FRAME_TYPES.CALL, id: 42, header: { method: "é" }, body });
     for (let cut = 0; cut <= bytes.length; cut++) {
       const decoder = new FrameDecoder();
-      const frames = [...decoder.push(bytes.subarray(0, cut)), ...decoder.push(bytes.subarray(cut))];
+      const frames = [
+        ...decoder.push(bytes.subarray(0, cut)),
+        ...decoder.push(bytes.subarray(cut)),
+      ];
       assert.equal(frames.length, 1);
       assert.equal(frames[0]?.id, 42);
       assert.equal(frames[0]?.type, FRAME_TYPES.CALL);
@@ -126,7 +129,11 @@ describe("FrameDecoder rejects malformed input with ERR_IPC", () => {
 
   it("rejects a header that is JSON but not an object", () => {
     for (const text of ["null", "[1]", "3", '"x"']) {
-      const frame = rawFrame(FRAME_TYPES.CALL, 1, payloadWithHeader(new TextEncoder().encode(text)));
+      const frame = rawFrame(
+        FRAME_TYPES.CALL,
+        1,
+        payloadWithHeader(new TextEncoder().encode(text)),
+      );
       assert.equal(codeOf(() => new FrameDecoder().push(frame)), "ERR_IPC", text);
     }
   });
@@ -134,6 +141,9 @@ describe("FrameDecoder rejects malformed input with ERR_IPC", () => {
   it("checks the payload length in decodePayload()", () => {
     const bytes = encodeFrame({ type: FRAME_TYPES.LOG, id: 3 });
     const prefix = parseFramePrefix(bytes);
-    assert.equal(codeOf(() => decodePayload(prefix, bytes.subarray(9, bytes.length - 1))), "ERR_IPC");
+    assert.equal(
+      codeOf(() => decodePayload(prefix, bytes.subarray(9, bytes.length - 1))),
+      "ERR_IPC",
+    );
   });
 });

@@ -80,7 +80,9 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
       ["segv", {}],
       ["abort", {}],
       ["timeout", { callTimeoutMs: 300 }],
-      ["cpu", { limits: { heapMb: 64, cpuTimeMs: 300, threads: 8, fileDescriptors: 64, connections: 0 } }],
+      ["cpu", {
+        limits: { heapMb: 64, cpuTimeMs: 300, threads: 8, fileDescriptors: 64, connections: 0 },
+      }],
       ["forkbomb", {}],
       ["mallocbomb", {}],
       ["fdbomb", {}],
@@ -88,7 +90,9 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
       ["net", {}],
       ["garbage", {}],
     ];
-    const list = await Promise.all(specs.map(([name, extra]) => startNativePlugin(options(name, extra))));
+    const list = await Promise.all(
+      specs.map(([name, extra]) => startNativePlugin(options(name, extra))),
+    );
     specs.forEach(([name], i) => {
       const p = list[i] as NativePlugin;
       started.push(p);
@@ -99,7 +103,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     started.push(witness);
   });
 
-  after(async () => {
+  after(() => {
     for (const p of started) p.kill();
     server?.close();
     built?.remove();
@@ -192,7 +196,10 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     assert.equal(dec(await p.call("read", enc(join(granted, "ok.txt")))), "inside the grant");
     const read = await failure(p.call("read", enc(join(outside, "secret.txt"))));
     assert.equal(read.code, "ERR_PERMISSION_DENIED", read.message);
-    assert.equal((await failure(p.call("read", enc("/etc/hostname")))).code, "ERR_PERMISSION_DENIED");
+    assert.equal(
+      (await failure(p.call("read", enc("/etc/hostname")))).code,
+      "ERR_PERMISSION_DENIED",
+    );
     assert.equal(dec(await p.call("write", enc(join(granted, "out", "w.txt")))), "written");
     const write = await failure(p.call("write", enc(join(outside, "w.txt"))));
     assert.equal(write.code, "ERR_PERMISSION_DENIED", write.message);
@@ -205,8 +212,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
   it("garbage written to the IPC channel: ERR_IPC, plugin killed, host fine", async () => {
     const p = get("garbage");
     const error = await failure(p.call("garbage", new Uint8Array()));
-    assert.ok(["ERR_IPC", "ERR_PLUGIN_CRASHED"].includes(error.code as string), error.code);
-    assert.equal(error.code, "ERR_IPC");
+    assert.equal(error.code, "ERR_IPC", error.message);
     await witnessWorks();
   });
 });

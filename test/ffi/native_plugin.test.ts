@@ -90,7 +90,7 @@ describe("startNativePlugin() with a well-behaved plugin", { skip }, () => {
 
   it("passes the host's denial to the plugin as BH_ERR_DENIED", async () => {
     assert.equal(await codeOf(plugin.call("get", enc("secret.token"))), "ERR_PERMISSION_DENIED");
-    assert.equal(await codeOf(plugin.call("set", enc('secret.x=1'))), "ERR_PERMISSION_DENIED");
+    assert.equal(await codeOf(plugin.call("set", enc("secret.x=1"))), "ERR_PERMISSION_DENIED");
     assert.equal(store.has("secret.x"), false);
   });
 

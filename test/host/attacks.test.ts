@@ -1,12 +1,20 @@
 // Security claims tested by attack: a real hostile plugin tries to break each permission.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PluginHost } from "../../mod.ts";
 import type { Plugin } from "../../mod.ts";
-import { fixtures, removeDir, runtime, startServer, tempDir, type TestServer, writePlugin } from "../_helpers.ts";
+import {
+  fixtures,
+  removeDir,
+  runtime,
+  startServer,
+  tempDir,
+  type TestServer,
+  writePlugin,
+} from "../_helpers.ts";
 
 const enforced = runtime !== "bun";
 // The denial each runtime raises: Deno's permission error, Node's permission-model error.
@@ -98,7 +106,9 @@ describe("worker tier permissions under attack", () => {
   });
 
   it("cannot create a symlink to escape its write grant", { skip: onBun }, async () => {
-    const r = String(await p.call("symlinkThenRead", join(root, "secret.txt"), join(dir, "out", "l")));
+    const r = String(
+      await p.call("symlinkThenRead", join(root, "secret.txt"), join(dir, "out", "l")),
+    );
     assert.equal(r, FS);
   });
 
@@ -128,24 +138,34 @@ describe("worker tier permissions under attack", () => {
     assert.match(String(await p.call("importFile", inside)), /^allowed:/);
   });
 
-  it("cannot open raw network connections to hosts it did not declare", { skip: onBun }, async () => {
-    // Same server, other name: permissions are checked by name.
-    assert.equal(await p.call("fetchDirect", `http://localhost:${server.port}/`), FS);
-    if (runtime === "deno") {
-      // Deno enforces the host list itself: the declared name is reachable directly.
-      assert.match(String(await p.call("fetchDirect", `http://127.0.0.1:${server.port}/`)), /^allowed:hello/);
-    } else {
-      // Node's network permission is all-or-nothing: declared hosts go through ctx.fetch.
-      assert.equal(await p.call("fetchDirect", `http://127.0.0.1:${server.port}/`), FS);
-    }
-  });
+  it(
+    "cannot open raw network connections to hosts it did not declare",
+    { skip: onBun },
+    async () => {
+      // Same server, other name: permissions are checked by name.
+      assert.equal(await p.call("fetchDirect", `http://localhost:${server.port}/`), FS);
+      if (runtime === "deno") {
+        // Deno enforces the host list itself: the declared name is reachable directly.
+        assert.match(
+          String(await p.call("fetchDirect", `http://127.0.0.1:${server.port}/`)),
+          /^allowed:hello/,
+        );
+      } else {
+        // Node's network permission is all-or-nothing: declared hosts go through ctx.fetch.
+        assert.equal(await p.call("fetchDirect", `http://127.0.0.1:${server.port}/`), FS);
+      }
+    },
+  );
 
   it("reaches declared hosts through ctx.fetch and nothing else", async () => {
     assert.equal(
       await p.call("ctxFetch", `http://127.0.0.1:${server.port}/`),
       `allowed:hello from 127.0.0.1:${server.port}`,
     );
-    assert.equal(await p.call("ctxFetch", `http://localhost:${server.port}/`), "denied:ERR_PERMISSION_DENIED");
+    assert.equal(
+      await p.call("ctxFetch", `http://localhost:${server.port}/`),
+      "denied:ERR_PERMISSION_DENIED",
+    );
     assert.equal(await p.call("ctxFetch", "file:///etc/passwd"), "denied:ERR_PERMISSION_DENIED");
   });
 
@@ -154,7 +174,10 @@ describe("worker tier permissions under attack", () => {
     const r = await p.call("ctxFetch", `http://127.0.0.1:${server.port}/redirect?to=${to}`);
     assert.equal(r, "denied:ERR_PERMISSION_DENIED");
     const ok = encodeURIComponent(`http://127.0.0.1:${server.port}/final`);
-    assert.match(String(await p.call("ctxFetch", `http://127.0.0.1:${server.port}/redirect?to=${ok}`)), /^allowed:hello/);
+    assert.match(
+      String(await p.call("ctxFetch", `http://127.0.0.1:${server.port}/redirect?to=${ok}`)),
+      /^allowed:hello/,
+    );
   });
 
   it("reaches only declared context keys", async () => {
@@ -162,23 +185,35 @@ describe("worker tier permissions under attack", () => {
     assert.equal(await p.call("ctxGet", "database"), "denied:ERR_PERMISSION_DENIED");
     assert.equal(await p.call("ctxSet", "cache", 42), "allowed:undefined");
     assert.equal(host.context.get("cache"), 42);
-    assert.equal(await p.call("ctxSet", "config", { mode: "evil" }), "denied:ERR_PERMISSION_DENIED");
+    assert.equal(
+      await p.call("ctxSet", "config", { mode: "evil" }),
+      "denied:ERR_PERMISSION_DENIED",
+    );
     assert.deepEqual(host.context.get("config"), { mode: "test" });
     assert.ok(denials.includes("context.read:database"));
   });
 
-  it("cannot pollute host prototypes through the raw context port", { skip: runtime === "bun" ? "no workerData port on Bun workers" : false }, async () => {
+  it("cannot pollute host prototypes through the raw context port", {
+    skip: runtime === "bun" ? "no workerData port on Bun workers" : false,
+  }, async () => {
     const r = await p.call("pollute");
     assert.equal(r, "denied:ERR_PERMISSION_DENIED");
-    assert.equal((Function.prototype as unknown as Record<string, unknown>).bulkheadPolluted, undefined);
+    assert.equal(
+      (Function.prototype as unknown as Record<string, unknown>).bulkheadPolluted,
+      undefined,
+    );
   });
 });
 
 describe("worker tier on Bun", () => {
-  it("is not a boundary, and the enforcement report says so", { skip: runtime !== "bun" ? "Bun only" : false }, async () => {
+  it("is not a boundary, and the enforcement report says so", {
+    skip: runtime !== "bun" ? "Bun only" : false,
+  }, async () => {
     const root = tempDir();
     writeFileSync(join(root, "secret.txt"), "TOP SECRET");
-    writePlugin(root, "bunny", { entry: "./mod.ts" }, { "mod.ts": { copy: join(fixtures, "attacker", "mod.ts") } });
+    writePlugin(root, "bunny", { entry: "./mod.ts" }, {
+      "mod.ts": { copy: join(fixtures, "attacker", "mod.ts") },
+    });
     const host = new PluginHost({ pluginDirs: [root] });
     try {
       await host.discover();
@@ -188,7 +223,10 @@ describe("worker tier on Bun", () => {
       assert.equal(p.info.enforcement?.filesystem.enforced, false);
       assert.equal(p.info.enforcement?.filesystem.mechanism, "none");
       // The guard still stops plain fetch, but it is reported as a guard, not enforcement.
-      assert.equal(await p.call("fetchDirect", "http://127.0.0.1:9/"), "denied:ERR_PERMISSION_DENIED");
+      assert.equal(
+        await p.call("fetchDirect", "http://127.0.0.1:9/"),
+        "denied:ERR_PERMISSION_DENIED",
+      );
       assert.equal(p.info.enforcement?.network.mechanism, "guard");
     } finally {
       await host.close();
@@ -196,18 +234,24 @@ describe("worker tier on Bun", () => {
     }
   });
 
-  it("is refused under requireEnforcement", { skip: runtime !== "bun" ? "Bun only" : false }, async () => {
-    const root = tempDir();
-    writePlugin(root, "strict", { entry: "./mod.ts" }, { "mod.ts": "export default { methods: {} };" });
-    const host = new PluginHost({ pluginDirs: [root], requireEnforcement: true });
-    try {
-      await host.discover();
-      await assert.rejects(host.load("strict"), { code: "ERR_RUNTIME_UNSUPPORTED" });
-    } finally {
-      await host.close();
-      removeDir(root);
-    }
-  });
+  it(
+    "is refused under requireEnforcement",
+    { skip: runtime !== "bun" ? "Bun only" : false },
+    async () => {
+      const root = tempDir();
+      writePlugin(root, "strict", { entry: "./mod.ts" }, {
+        "mod.ts": "export default { methods: {} };",
+      });
+      const host = new PluginHost({ pluginDirs: [root], requireEnforcement: true });
+      try {
+        await host.discover();
+        await assert.rejects(host.load("strict"), { code: "ERR_RUNTIME_UNSUPPORTED" });
+      } finally {
+        await host.close();
+        removeDir(root);
+      }
+    },
+  );
 });
 
 describe("symlinks that leave the grants", () => {
@@ -216,7 +260,10 @@ describe("symlinks that leave the grants", () => {
     const host = new PluginHost({ pluginDirs: [root] });
     try {
       writeFileSync(join(root, "secret.txt"), "x");
-      const dir = writePlugin(root, "linky", { entry: "./mod.ts", permissions: { filesystem: { read: ["./data"] } } }, {
+      const dir = writePlugin(root, "linky", {
+        entry: "./mod.ts",
+        permissions: { filesystem: { read: ["./data"] } },
+      }, {
         "mod.ts": "export default { methods: {} };",
       });
       mkdirSync(join(dir, "data"));

@@ -16,9 +16,15 @@ describe("plugin faults", () => {
     writePlugin(root, "spinner", { entry: "./mod.ts", limits: { cpuTimeMs: 300 } }, attacker);
     writePlugin(root, "forever", { entry: "./mod.ts", limits: { cpuTimeMs: 300 } }, attacker);
     writePlugin(root, "crasher", { entry: "./mod.ts" }, attacker);
-    writePlugin(root, "hog", { entry: "./mod.ts", limits: { heapMb: 32, cpuTimeMs: 8000 } }, attacker);
+    writePlugin(
+      root,
+      "hog",
+      { entry: "./mod.ts", limits: { heapMb: 32, cpuTimeMs: 8000 } },
+      attacker,
+    );
     writePlugin(root, "badinit", { entry: "./mod.ts" }, {
-      "mod.ts": "export default { init() { throw Object.assign(new Error('no config'), { code: 'E_CONFIG' }); }, methods: {} };",
+      "mod.ts":
+        "export default { init() { throw Object.assign(new Error('no config'), { code: 'E_CONFIG' }); }, methods: {} };",
     });
     writePlugin(root, "syntax", { entry: "./mod.ts" }, { "mod.ts": "export default {{{" });
     writePlugin(root, "slowinit", { entry: "./mod.ts" }, {
@@ -44,7 +50,11 @@ describe("plugin faults", () => {
     assert.equal(await healthy.call("ping"), "pong");
   });
 
-  it("an endless loop is stopped by terminate", { skip: runtime === "deno" ? "Deno 2.9 cannot stop a busy worker (terminate() leaves it spinning); the report says cpu is not enforced" : false }, async () => {
+  it("an endless loop is stopped by terminate", {
+    skip: runtime === "deno"
+      ? "Deno 2.9 cannot stop a busy worker (terminate() leaves it spinning); the report says cpu is not enforced"
+      : false,
+  }, async () => {
     const p = await host.load("forever");
     await assert.rejects(p.call("spinForever"), { code: "ERR_CALL_TIMEOUT" });
     assert.equal(p.status, "failed");
@@ -58,12 +68,19 @@ describe("plugin faults", () => {
     assert.equal(await host.get("healthy")?.call("ping"), "pong");
   });
 
-  it("a memory bomb hits the heap limit, not the host", { skip: runtime === "bun" ? "Bun ignores worker resourceLimits: the bomb would take the host (use the process tier)" : false }, async () => {
+  it("a memory bomb hits the heap limit, not the host", {
+    skip: runtime === "bun"
+      ? "Bun ignores worker resourceLimits: the bomb would take the host (use the process tier)"
+      : false,
+  }, async () => {
     const p = await host.load("hog");
     const err = await p.call("allocate").then(() => undefined, (e: { code?: string }) => e);
     assert.ok(err !== undefined);
     // Node reports the worker's OOM exit; Deno's nested worker can go silent, caught by the deadline.
-    assert.ok(["ERR_PLUGIN_CRASHED", "ERR_CALL_TIMEOUT"].includes(String(err.code)), String(err.code));
+    assert.ok(
+      ["ERR_PLUGIN_CRASHED", "ERR_CALL_TIMEOUT"].includes(String(err.code)),
+      String(err.code),
+    );
     assert.equal(p.status, "failed");
     assert.equal(await host.get("healthy")?.call("ping"), "pong");
   });

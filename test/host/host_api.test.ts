@@ -1,17 +1,19 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { PluginError, PluginHost } from "../../mod.ts";
-import { fixtures, removeDir, tempDir, writePlugin } from "../_helpers.ts";
+import { removeDir, tempDir, writePlugin } from "../_helpers.ts";
 
 describe("PluginHost", () => {
   let root: string;
   let host: PluginHost;
   const logs: string[] = [];
 
-  before(async () => {
+  before(() => {
     root = tempDir();
-    writePlugin(root, "echo", { entry: "./mod.ts", permissions: { context: { read: ["config", "logger"], write: ["cache"] } } }, {
+    writePlugin(root, "echo", {
+      entry: "./mod.ts",
+      permissions: { context: { read: ["config", "logger"], write: ["cache"] } },
+    }, {
       "mod.ts": `
         let ctx;
         export default {
@@ -56,9 +58,20 @@ describe("PluginHost", () => {
   it("loads a plugin and structured-clones arguments and results", async () => {
     const p = await host.load("echo");
     assert.equal(p.status, "active");
-    assert.deepEqual(await p.call("echo", { a: [1, 2], d: new Date(0) }), { a: [1, 2], d: new Date(0) });
+    assert.deepEqual(await p.call("echo", { a: [1, 2], d: new Date(0) }), {
+      a: [1, 2],
+      d: new Date(0),
+    });
     assert.equal(await p.call("add", 2, 3), 5);
-    assert.deepEqual([...p.methods].sort(), ["add", "coded", "echo", "greet", "log", "typed", "uncloneable"]);
+    assert.deepEqual([...p.methods].sort(), [
+      "add",
+      "coded",
+      "echo",
+      "greet",
+      "log",
+      "typed",
+      "uncloneable",
+    ]);
   });
 
   it("reads declared context and calls context objects through a proxy", async () => {
@@ -75,7 +88,10 @@ describe("PluginHost", () => {
     assert.ok(p);
     await assert.rejects(p.call("coded"), { code: "E_WIDTH", message: "bad width" });
     await assert.rejects(p.call("typed"), { name: "RangeError" });
-    await assert.rejects(p.call("missing"), (e: unknown) => e instanceof PluginError && e.code === "ERR_METHOD_NOT_FOUND");
+    await assert.rejects(
+      p.call("missing"),
+      (e: unknown) => e instanceof PluginError && e.code === "ERR_METHOD_NOT_FOUND",
+    );
     await assert.rejects(p.call("uncloneable"), { code: "ERR_PLUGIN_THREW" });
     await assert.rejects(p.call("echo", () => 1), { code: "ERR_PLUGIN_THREW" });
   });
@@ -101,7 +117,12 @@ describe("PluginHost", () => {
     try {
       writePlugin(a, "same", { entry: "./mod.ts" }, { "mod.ts": "export default {}" });
       writePlugin(b, "same", { entry: "./mod.ts" }, { "mod.ts": "export default {}" });
-      await assert.rejects(h.discover(), (e: unknown) => e instanceof PluginError && e.code === "ERR_DUPLICATE" && e.message.includes(a) && e.message.includes(b));
+      await assert.rejects(
+        h.discover(),
+        (e: unknown) =>
+          e instanceof PluginError && e.code === "ERR_DUPLICATE" && e.message.includes(a) &&
+          e.message.includes(b),
+      );
     } finally {
       await h.close();
       removeDir(a);
@@ -122,8 +143,11 @@ describe("exposeGuarded() against raw Comlink messages", () => {
     const { port1, port2 } = new MessageChannel();
     const refused: string[] = [];
     const secret = { value: "s3cret" };
-    const close = exposeGuarded({ ping: () => "pong", secret } as object, port1, { plugin: "t", onRefused: (r) => refused.push(`${r.type} ${r.path}`) });
-    const replies = new Map<string, { value?: { value?: { code?: string } } ; type?: string }>();
+    const close = exposeGuarded({ ping: () => "pong", secret } as object, port1, {
+      plugin: "t",
+      onRefused: (r) => refused.push(`${r.type} ${r.path}`),
+    });
+    const replies = new Map<string, { value?: { value?: { code?: string } }; type?: string }>();
     const waiters = new Map<string, () => void>();
     port2.addEventListener("message", (e: MessageEvent) => {
       replies.set(e.data.id, e.data);
@@ -137,15 +161,29 @@ describe("exposeGuarded() against raw Comlink messages", () => {
       });
     try {
       await send({ id: "1", type: "GET", path: ["secret", "value"] });
-      await send({ id: "2", type: "SET", path: ["ping", "__proto__", "pwned"], value: { type: "RAW", value: 1 } });
-      await send({ id: "3", type: "APPLY", path: ["ping", "constructor"], argumentList: [{ type: "RAW", value: "return 1" }] });
+      await send({
+        id: "2",
+        type: "SET",
+        path: ["ping", "__proto__", "pwned"],
+        value: { type: "RAW", value: 1 },
+      });
+      await send({
+        id: "3",
+        type: "APPLY",
+        path: ["ping", "constructor"],
+        argumentList: [{ type: "RAW", value: "return 1" }],
+      });
       await send({ id: "4", type: "APPLY", path: ["ping"], argumentList: [] });
       for (const id of ["1", "2", "3"]) {
         assert.equal(replies.get(id)?.value?.value?.code, "ERR_PERMISSION_DENIED", id);
       }
       assert.equal(replies.get("4")?.type, "RAW");
       assert.equal((Function.prototype as unknown as Record<string, unknown>).pwned, undefined);
-      assert.deepEqual(refused, ["GET secret.value", "SET ping.__proto__.pwned", "APPLY ping.constructor"]);
+      assert.deepEqual(refused, [
+        "GET secret.value",
+        "SET ping.__proto__.pwned",
+        "APPLY ping.constructor",
+      ]);
     } finally {
       close();
       port2.close();

@@ -37,7 +37,13 @@ describe("parseManifest()", () => {
       author: "Ada",
       engine: "^1.0.0",
       permissions: {
-        network: ["api.example.com", "*.cdn.example.com", "api.example.com:443", "10.0.0.0/8", "[::1]:8080"],
+        network: [
+          "api.example.com",
+          "*.cdn.example.com",
+          "api.example.com:443",
+          "10.0.0.0/8",
+          "[::1]:8080",
+        ],
         filesystem: { read: ["./data", "/srv/shared"], write: ["./out"] },
         env: ["API_KEY"],
         context: { read: ["config", "logger"], write: ["cache"] },
@@ -46,7 +52,10 @@ describe("parseManifest()", () => {
       dependencies: { "auth-core": "^2.1.0" },
       hooks: { on_request: 100 },
     }, DIR);
-    assert.deepEqual(m.permissions.filesystem, { read: [`${DIR}/data`, "/srv/shared"], write: [`${DIR}/out`] });
+    assert.deepEqual(m.permissions.filesystem, {
+      read: [`${DIR}/data`, "/srv/shared"],
+      write: [`${DIR}/out`],
+    });
     assert.equal(m.limits.heapMb, 64);
     assert.deepEqual(m.hooks, { on_request: 100 });
   });
@@ -62,25 +71,60 @@ describe("parseManifest()", () => {
     ["entry escaping with ..", { ...base, entry: "../other/mod.ts" }, "entry"],
     ["absolute entry", { ...base, entry: "/etc/mod.ts" }, "entry"],
     ["entry and native together", { ...base, native: { "linux-x64": "./a.so" } }, "native"],
-    ["bad native platform", { name: "x", version: "1.0.0", native: { "linux-z80": "./a.so" } }, "native.linux-z80"],
+    [
+      "bad native platform",
+      { name: "x", version: "1.0.0", native: { "linux-z80": "./a.so" } },
+      "native.linux-z80",
+    ],
     ["unknown top-level key", { ...base, colour: "red" }, "colour"],
     ["unknown permission key", { ...base, permissions: { camera: true } }, "permissions.camera"],
-    ["network as a bare string", { ...base, permissions: { network: "some" } }, "permissions.network"],
-    ["URL as host pattern", { ...base, permissions: { network: ["ok.com", "https://x.com"] } }, "permissions.network.1"],
+    [
+      "network as a bare string",
+      { ...base, permissions: { network: "some" } },
+      "permissions.network",
+    ],
+    [
+      "URL as host pattern",
+      { ...base, permissions: { network: ["ok.com", "https://x.com"] } },
+      "permissions.network.1",
+    ],
     ["wildcard everything", { ...base, permissions: { network: ["*"] } }, "permissions.network.0"],
-    ["port out of range", { ...base, permissions: { network: ["a.com:70000"] } }, "permissions.network.0"],
+    [
+      "port out of range",
+      { ...base, permissions: { network: ["a.com:70000"] } },
+      "permissions.network.0",
+    ],
     ["unbracketed IPv6", { ...base, permissions: { network: ["::1"] } }, "permissions.network.0"],
     ["bad CIDR", { ...base, permissions: { network: ["10.0.0.0/33"] } }, "permissions.network.0"],
-    ["read path escaping", { ...base, permissions: { filesystem: { read: ["./data", "../../etc"] } } }, "permissions.filesystem.read.1"],
-    ["absolute path with ..", { ...base, permissions: { filesystem: { write: ["/srv/../etc"] } } }, "permissions.filesystem.write.0"],
-    ["unknown filesystem key", { ...base, permissions: { filesystem: { exec: ["./bin"] } } }, "permissions.filesystem.exec"],
+    ["read path escaping", {
+      ...base,
+      permissions: { filesystem: { read: ["./data", "../../etc"] } },
+    }, "permissions.filesystem.read.1"],
+    [
+      "absolute path with ..",
+      { ...base, permissions: { filesystem: { write: ["/srv/../etc"] } } },
+      "permissions.filesystem.write.0",
+    ],
+    [
+      "unknown filesystem key",
+      { ...base, permissions: { filesystem: { exec: ["./bin"] } } },
+      "permissions.filesystem.exec",
+    ],
     ["bad env name", { ...base, permissions: { env: ["API-KEY"] } }, "permissions.env.0"],
-    ["bad context key", { ...base, permissions: { context: { read: ["no spaces"] } } }, "permissions.context.read.0"],
+    [
+      "bad context key",
+      { ...base, permissions: { context: { read: ["no spaces"] } } },
+      "permissions.context.read.0",
+    ],
     ["negative heap", { ...base, limits: { heapMb: -1 } }, "limits.heapMb"],
     ["fractional cpu", { ...base, limits: { cpuTimeMs: 1.5 } }, "limits.cpuTimeMs"],
     ["too many threads", { ...base, limits: { threads: 100000 } }, "limits.threads"],
     ["unknown limit", { ...base, limits: { gpus: 1 } }, "limits.gpus"],
-    ["invalid dependency range", { ...base, dependencies: { "auth-core": "not a range!" } }, "dependencies.auth-core"],
+    [
+      "invalid dependency range",
+      { ...base, dependencies: { "auth-core": "not a range!" } },
+      "dependencies.auth-core",
+    ],
     ["self dependency", { ...base, dependencies: { resizer: "^1.0.0" } }, "dependencies.resizer"],
     ["invalid engine range", { ...base, engine: "latest please" }, "engine"],
     ["bad hook name", { ...base, hooks: { "On Request": 1 } }, "hooks.On Request"],
@@ -106,7 +150,17 @@ describe("parseManifest()", () => {
       extra: 1,
     });
     const paths = issues.map((i) => i.path).sort();
-    for (const p of ["name", "version", "entry", "permissions.network.0", "permissions.filesystem.read.0", "limits.heapMb", "extra"]) {
+    for (
+      const p of [
+        "name",
+        "version",
+        "entry",
+        "permissions.network.0",
+        "permissions.filesystem.read.0",
+        "limits.heapMb",
+        "extra",
+      ]
+    ) {
       assert.ok(paths.includes(p), `missing ${p} in ${paths.join(",")}`);
     }
   });
@@ -117,7 +171,10 @@ describe("parseManifest()", () => {
       assert.fail("expected an error");
     } catch (e) {
       assert.ok(e instanceof PluginError);
-      assert.match(e.message, /Cannot load plugin "resizer": manifest field "permissions\.network\.0"/);
+      assert.match(
+        e.message,
+        /Cannot load plugin "resizer": manifest field "permissions\.network\.0"/,
+      );
       assert.match(e.hint, /plugin\.json/);
     }
   });

@@ -9,18 +9,35 @@ import {
   unenforcedAreas,
 } from "../../permissions/mod.ts";
 
-const none = { pluginDir: "/p", network: "none" as const, filesystem: { read: [], write: [] }, env: [] };
+const none = {
+  pluginDir: "/p",
+  network: "none" as const,
+  filesystem: { read: [], write: [] },
+  env: [],
+};
 
 describe("deriveGrants()", () => {
   it("starts from nothing: only the plugin directory is readable", () => {
     const g = deriveGrants(none);
-    assert.deepEqual(g.deno, { read: ["/p"], write: false, net: false, env: false, run: false, ffi: false, sys: false, import: false });
+    assert.deepEqual(g.deno, {
+      read: ["/p"],
+      write: false,
+      net: false,
+      env: false,
+      run: false,
+      ffi: false,
+      sys: false,
+      import: false,
+    });
     assert.deepEqual(g.nodeExecArgv, ["--permission", "--allow-fs-read=/p"]);
     assert.equal(g.network.mode, "none");
   });
 
   it("grants read only to the declared directories, one flag per path", () => {
-    const g = deriveGrants({ ...none, filesystem: { read: ["/p/data", "/srv/shared"], write: ["/p/out"] } }, { frameworkRead: ["/lib"] });
+    const g = deriveGrants({
+      ...none,
+      filesystem: { read: ["/p/data", "/srv/shared"], write: ["/p/out"] },
+    }, { frameworkRead: ["/lib"] });
     assert.deepEqual(g.deno.read, ["/p", "/lib", "/p/data", "/srv/shared"]);
     assert.deepEqual(g.deno.write, ["/p/out"]);
     assert.deepEqual(g.nodeExecArgv, [
@@ -35,13 +52,20 @@ describe("deriveGrants()", () => {
 
   it("never grants workers, addons, child processes or WASI to Node workers", () => {
     for (const network of ["none", "full", ["a.com"]] as const) {
-      const argv = deriveGrants({ ...none, network, env: ["X"], filesystem: { read: ["/a"], write: ["/b"] } }).nodeExecArgv;
-      for (const flag of argv) assert.doesNotMatch(flag, /allow-(worker|addons|child-process|wasi|inspector)/);
+      const argv =
+        deriveGrants({ ...none, network, env: ["X"], filesystem: { read: ["/a"], write: ["/b"] } })
+          .nodeExecArgv;
+      for (const flag of argv) {
+        assert.doesNotMatch(flag, /allow-(worker|addons|child-process|wasi|inspector)/);
+      }
     }
   });
 
   it("passes a host list to Deno and keeps raw network off for Node", () => {
-    const g = deriveGrants({ ...none, network: ["api.example.com:443", "*.cdn.example.com", "10.0.0.0/8"] });
+    const g = deriveGrants({
+      ...none,
+      network: ["api.example.com:443", "*.cdn.example.com", "10.0.0.0/8"],
+    });
     assert.deepEqual(g.deno.net, ["api.example.com:443", "*.cdn.example.com", "10.0.0.0/8"]);
     assert.ok(!g.nodeExecArgv.includes("--allow-net"));
     assert.equal(g.network.mode, "list");
@@ -61,7 +85,10 @@ describe("deriveGrants()", () => {
   });
 
   it("rejects relative paths (caller bug)", () => {
-    assert.throws(() => deriveGrants({ ...none, filesystem: { read: ["data"], write: [] } }), TypeError);
+    assert.throws(
+      () => deriveGrants({ ...none, filesystem: { read: ["data"], write: [] } }),
+      TypeError,
+    );
   });
 });
 
@@ -83,7 +110,24 @@ describe("parseHostPattern()", () => {
       assert.equal(p.port, port);
     });
   }
-  const bad = ["", "*", "https://a.com", "a.com:0", "a.com:65536", "a.com:80-90", "::1", "[::1", "*.com", "a.*.com", "-a.com", "10.0.0.0/40", "300.1.1.1", " a.com", "a_b.com", "1.2.3"];
+  const bad = [
+    "",
+    "*",
+    "https://a.com",
+    "a.com:0",
+    "a.com:65536",
+    "a.com:80-90",
+    "::1",
+    "[::1",
+    "*.com",
+    "a.*.com",
+    "-a.com",
+    "10.0.0.0/40",
+    "300.1.1.1",
+    " a.com",
+    "a_b.com",
+    "1.2.3",
+  ];
   for (const src of bad) {
     it(`rejects "${src}"`, () => {
       assert.equal(typeof tryParseHostPattern(src), "string");
@@ -93,7 +137,9 @@ describe("parseHostPattern()", () => {
 });
 
 describe("matchesHost()", () => {
-  const list = ["api.example.com:443", "*.cdn.example.com", "10.0.0.0/8", "[::1]"].map((p) => parseHostPattern(p));
+  const list = ["api.example.com:443", "*.cdn.example.com", "10.0.0.0/8", "[::1]"].map((p) =>
+    parseHostPattern(p)
+  );
   const cases: [string, boolean][] = [
     ["https://api.example.com/x", true],
     ["http://api.example.com/x", false],
@@ -118,11 +164,24 @@ describe("describeEnforcement()", () => {
   it("claims enforcement of permissions on Deno and Node, and none on Bun", () => {
     assert.deepEqual(unenforcedAreas(describeEnforcement("deno", { network: "none" })), ["cpu"]);
     assert.deepEqual(unenforcedAreas(describeEnforcement("node", { network: ["a.com"] })), []);
-    assert.deepEqual(unenforcedAreas(describeEnforcement("bun", { network: "none" })), ["filesystem", "network", "env", "subprocess", "ffi", "memory"]);
+    assert.deepEqual(unenforcedAreas(describeEnforcement("bun", { network: "none" })), [
+      "filesystem",
+      "network",
+      "env",
+      "subprocess",
+      "ffi",
+      "memory",
+    ]);
   });
 
   it("names the broker when a host list is declared", () => {
-    assert.equal(describeEnforcement("node", { network: ["a.com"] }).network.mechanism, "node-permissions+broker");
-    assert.equal(describeEnforcement("deno", { network: ["a.com"] }).network.mechanism, "deno-permissions+broker");
+    assert.equal(
+      describeEnforcement("node", { network: ["a.com"] }).network.mechanism,
+      "node-permissions+broker",
+    );
+    assert.equal(
+      describeEnforcement("deno", { network: ["a.com"] }).network.mechanism,
+      "deno-permissions+broker",
+    );
   });
 });
