@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `bulkhead` command line: keys, signatures, digests, the trust list and package inspection.
  *

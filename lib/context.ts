@@ -52,6 +52,8 @@ export interface ContextApiOptions {
   logger: Logger;
   /** Called on every refusal. */
   onDenied?: (denial: Denial) => void;
+  /** Called when the plugin hits a limit the broker enforces (concurrent connections). */
+  onLimit?: (detail: { type: "connections"; used: number; limit: number }) => void;
   /** Called when the plugin registers a hook handler (`priority` -1 means "use the default"). */
   onHook?: (name: string, priority: number) => void;
   /** Redirects followed at most (default 10). */
@@ -208,6 +210,7 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       }
       checkUrl(current, "");
       if (inflight >= options.connections) {
+        options.onLimit?.({ type: "connections", used: inflight + 1, limit: options.connections });
         throw new PluginError(
           "ERR_RESOURCE_LIMIT",
           `Cannot fetch "${url}": plugin "${plugin}" already has ${inflight} connections open (limit ${options.connections})`,

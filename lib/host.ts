@@ -1,6 +1,7 @@
 /**
- * The plugin host: discovers plugins, loads each into its own worker with permissions derived
- * from its manifest, brokers its context, and keeps serving when a plugin fails.
+ * The plugin host: discovers plugins, verifies and loads each into its own worker with
+ * permissions derived from its manifest, brokers its context, runs hooks, tracks lifecycle,
+ * dependencies, limits and metrics, hot-reloads, and keeps serving when a plugin fails.
  *
  * @example
  * ```ts
@@ -16,30 +17,45 @@
 
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { PluginError } from "./errors.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
-import { Plugin, type PluginInfo } from "./plugin.ts";
-import { createContextApi, type Denial } from "./context.ts";
-import { exposeGuarded } from "./guarded_endpoint.ts";
-import { findEscapingSymlinks, realOrSelf } from "./symlinks.ts";
-import { deriveGrants } from "../permissions/grants.ts";
-import {
-  describeEnforcement,
-  type EnforcementArea,
-  unenforcedAreas,
-} from "../permissions/enforcement.ts";
-
-const PERMISSION_AREAS: readonly EnforcementArea[] = [
-  "filesystem",
-  "network",
-  "env",
-  "subprocess",
-  "ffi",
-];
+import { Plugin, type PluginInfo, type PluginRecord, recordInfo } from "./plugin.ts";
+import type { Denial } from "./context.ts";
+import type { InstanceFailure, WorkerInstance } from "./instance.ts";
+import { Lifecycle, type PluginState } from "./lifecycle.ts";
+import { Emitter, type HostEvents } from "./events.ts";
+import { HookPriority, HookRegistry } from "./hooks.ts";
+import { type Catalog, checkEngine, dependentsOf, resolveLoadOrder, unloadOrder } from "./dependencies.ts";
+import { PluginMetrics, renderPrometheus, type PluginMetricsSnapshot } from "./metrics.ts";
+import { type UnmountBehavior, type ViolationType, ViolationTracker } from "./violations.ts";
+import { AuditLog, type AuditSink } from "./audit.ts";
+import { checkLimits, type Limits, tightenLimits } from "./limits.ts";
+import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
+import { preparePackage, type PreparedPackage } from "./_package.ts";
+import { fingerprint } from "./_fingerprint.ts";
+import { resolvePolicy, type TrustPolicy, type TrustPolicyInput, type TrustPresetName } from "./trust/policy.ts";
+import { createTrustStore, type TrustStore } from "./trust/trust_store.ts";
+import { openTrustList, type TrustListFile, type TrustSecret } from "./trust/trust_file.ts";
+import { recordVersion } from "./trust/trust_list.ts";
+import { assertAllowed } from "./trust/evaluate.ts";
+import type { EnforcementArea } from "../permissions/enforcement.ts";
 import { loadAdapter } from "./runtime/detect.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
+import { KIND_LIFECYCLE } from "./worker/protocol.ts";
+
+/** The host API version plugins' `engine` ranges are checked against. */
+export const HOST_API_VERSION = "1.0.0";
+
+/** Where the host finds trusted keys and the encrypted trust list. */
+export interface TrustOptions {
+  /** Path of the encrypted trust list (created on first save). */
+  listPath?: string;
+  /** Passphrase or raw 32-byte key of the list. */
+  secret?: TrustSecret;
+  /** Public keys trusted on top of the list (hex or base64). */
+  pinnedKeys?: string[];
+}
 
 /** Options for {@link PluginHost}. */
 export interface HostOptions {
@@ -50,28 +66,60 @@ export interface HostOptions {
   /** Where host and plugin logs go (default: discard). */
   logger?: Logger;
   /**
+   * Security policy: `development` (unsigned allowed, warns), `standard` (signature from a trusted
+   * key required), `strict` (signature and enforcement required, no downgrade, tighter limits), or
+   * a custom object. Default: `standard` when `trust` is given, else `development`.
+   */
+  policy?: TrustPresetName | TrustPolicyInput;
+  /** Trusted keys and the encrypted trust list. */
+  trust?: TrustOptions;
+  /**
    * Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED).
    * `true` checks the permission areas (filesystem, network, env, subprocess, ffi); a list checks
    * exactly those areas (add "memory" and "cpu" to require enforced limits too).
    */
   requireEnforcement?: boolean | EnforcementArea[];
+  /** Host-wide upper bounds for manifest limits: asking for more is refused with ERR_LIMITS. */
+  maxLimits?: Partial<Limits>;
+  /** Violation threshold and what happens when it is crossed. */
+  unmount?: Partial<UnmountBehavior>;
+  /** Restart a plugin after a crash or timeout until its violations cross the threshold. */
+  restartOnFailure?: boolean;
+  /** Security audit log: a function receiving JSON lines, or a file path (appended, mode 0600). */
+  audit?: AuditSink | string;
   /** Deadline for import + `init()` (default 10,000 ms). */
   loadTimeoutMs?: number;
   /** Deadline for `shutdown()` at unload (default 2,000 ms). */
   shutdownTimeoutMs?: number;
+  /** Deadline of one hook handler (default 5,000 ms). */
+  hookTimeoutMs?: number;
   /** Called with every permission the host refused. */
   onDenied?: (denial: Denial) => void;
 }
 
-interface Entry {
-  manifest: Manifest | undefined;
-  dir: string;
-  plugin: Plugin | undefined;
-  /** Why the manifest is unusable (the plugin cannot be loaded until it is fixed). */
-  error: PluginError | undefined;
-  /** Why the last load failed (a new load may succeed). */
-  loadError?: PluginError | undefined;
+/** Options for {@link PluginHost.unload}. */
+export interface UnloadOptions {
+  /** Also unload plugins that depend on this one (dependents first). */
+  cascade?: boolean;
+  /** Recorded in the lifecycle history and events. */
+  reason?: string;
 }
+
+interface Entry {
+  dir: string;
+  manifest: Manifest | undefined;
+  manifestError: PluginError | undefined;
+  record: PluginRecord | undefined;
+  plugin: Plugin | undefined;
+  cleanup: (() => Promise<void>) | undefined;
+  hookUnregister: (() => void)[];
+  hookPriorities: Map<string, number>;
+  reloading: Promise<void> | undefined;
+  reloadAgain: boolean;
+  fingerprint: string | undefined;
+}
+
+const LOADED: readonly PluginState[] = ["active", "inactive"];
 
 /**
  * Hosts plugins, each in its own worker.
@@ -88,6 +136,16 @@ export class PluginHost {
   #logger: Logger;
   #adapter: Promise<RuntimeAdapter> | undefined;
   #closed = false;
+  #policy: TrustPolicy;
+  #trustStore: TrustStore | undefined;
+  #trustFile: TrustListFile | undefined;
+  #audit: AuditLog | undefined;
+  #timers = new Set<ReturnType<typeof setInterval>>();
+  #started = Date.now();
+  /** Lifecycle and security events. */
+  readonly events: Emitter<HostEvents>;
+  /** Hook registry: `run` (waterfall), `runParallel`, `runUntil`, `stats`. */
+  readonly hooks: HookRegistry;
 
   /**
    * @param options host options
@@ -96,11 +154,16 @@ export class PluginHost {
     this.#options = options;
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#store = new Map(Object.entries(options.context ?? {}));
-  }
-
-  #getAdapter(): Promise<RuntimeAdapter> {
-    this.#adapter ??= loadAdapter();
-    return this.#adapter;
+    this.#policy = resolvePolicy(options.policy ?? (options.trust ? "standard" : "development"));
+    this.#audit = options.audit === undefined ? undefined : new AuditLog(options.audit);
+    this.events = new Emitter<HostEvents>({
+      onListenerError: (error, event) =>
+        this.#logger.error(`A "${event}" listener threw: ${(error as Error)?.message}`, {}),
+    });
+    this.hooks = new HookRegistry({
+      timeoutMs: options.hookTimeoutMs ?? 5000,
+      onHandlerError: (error) => this.#logger.warn(`Hook handler failed: ${(error as Error).message}`, {}),
+    });
   }
 
   /** The shared context store (what `ctx.get`/`ctx.set` reach, subject to each plugin's ACL). */
@@ -108,9 +171,37 @@ export class PluginHost {
     return this.#store;
   }
 
+  /** The resolved security policy. */
+  get policy(): TrustPolicy {
+    return this.#policy;
+  }
+
+  #getAdapter(): Promise<RuntimeAdapter> {
+    this.#adapter ??= loadAdapter();
+    return this.#adapter;
+  }
+
+  async #getTrustStore(): Promise<TrustStore> {
+    if (this.#trustStore !== undefined) return this.#trustStore;
+    const t = this.#options.trust ?? {};
+    if (t.listPath !== undefined) {
+      if (t.secret === undefined) {
+        throw new PluginError("ERR_TRUST_LIST", "Cannot open the trust list: no secret given", {
+          hint: "Pass trust.secret ({ passphrase } or { key })",
+        });
+      }
+      this.#trustFile = await openTrustList(t.listPath, t.secret, { create: true });
+    }
+    this.#trustStore = createTrustStore({
+      ...(this.#trustFile ? { list: this.#trustFile.list } : {}),
+      ...(t.pinnedKeys ? { pinnedKeys: t.pinnedKeys } : {}),
+    });
+    return this.#trustStore;
+  }
+
   /**
    * Scans the plugin directories and registers every plugin found. Invalid manifests are listed
-   * with status `failed` and their error; two plugins with one name are an error.
+   * with status `failed` and their error.
    *
    * @returns info for every known plugin
    * @throws {PluginError} ERR_DUPLICATE when two directories hold plugins with the same name
@@ -128,11 +219,10 @@ export class PluginHost {
       try {
         names = (await readdir(abs)).sort();
       } catch (cause) {
-        throw new PluginError(
-          "ERR_PLUGIN_NOT_FOUND",
-          `Cannot discover plugins: directory "${abs}" is unreadable`,
-          { hint: "Fix pluginDirs", cause },
-        );
+        throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot discover plugins: directory "${abs}" is unreadable`, {
+          hint: "Fix pluginDirs",
+          cause,
+        });
       }
       for (const n of names) {
         const dir = join(abs, n);
@@ -149,12 +239,12 @@ export class PluginHost {
 
   async #register(dir: string, found: Map<string, string>): Promise<Entry> {
     let manifest: Manifest | undefined;
-    let error: PluginError | undefined;
+    let manifestError: PluginError | undefined;
     try {
       manifest = await loadManifest(dir);
     } catch (e) {
       if (!(e instanceof PluginError)) throw e;
-      error = e;
+      manifestError = e;
     }
     const key = manifest?.name ?? `invalid:${dir}`;
     const other = found.get(key) ?? this.#entries.get(key)?.dir;
@@ -168,15 +258,50 @@ export class PluginHost {
     found.set(key, dir);
     const existing = this.#entries.get(key);
     if (existing !== undefined) {
-      if (existing.plugin === undefined) {
+      if (existing.plugin === undefined || !LOADED.includes(existing.plugin.status)) {
         existing.manifest = manifest;
-        existing.error = error;
+        existing.manifestError = manifestError;
+        if (existing.record && manifest) existing.record.manifest = manifest;
       }
       return existing;
     }
-    const entry: Entry = { manifest, dir, plugin: undefined, error };
+    const entry: Entry = {
+      dir,
+      manifest,
+      manifestError,
+      record: undefined,
+      plugin: undefined,
+      cleanup: undefined,
+      hookUnregister: [],
+      hookPriorities: new Map(),
+      reloading: undefined,
+      reloadAgain: false,
+      fingerprint: undefined,
+    };
+    if (manifest !== undefined) entry.record = this.#newRecord(manifest);
     this.#entries.set(key, entry);
     return entry;
+  }
+
+  #newRecord(manifest: Manifest): PluginRecord {
+    const name = manifest.name;
+    return {
+      manifest,
+      lifecycle: new Lifecycle(name, {
+        onStateChange: (change) => this.events.emit("state_change", change),
+      }),
+      metrics: new PluginMetrics(name),
+      violations: new ViolationTracker(name, {
+        ...this.#options.unmount,
+        logger: { warn: (m: string, d: unknown) => this.#logger.warn(m, { details: d }) },
+      }),
+      enforcement: undefined,
+      trust: undefined,
+      digest: undefined,
+      size: undefined,
+      modifiedAt: undefined,
+      lastError: undefined,
+    };
   }
 
   /**
@@ -192,54 +317,132 @@ export class PluginHost {
     return [...this.#entries.values()].map((e) => this.#info(e));
   }
 
+  /** Plugins currently loaded (active or paused). @returns their info */
+  loaded(): PluginInfo[] {
+    return this.list().filter((i) => LOADED.includes(i.status));
+  }
+
+  /** Plugins known but not loaded. @returns their info */
+  available(): PluginInfo[] {
+    return this.list().filter((i) => i.status === "available" || i.status === "unloaded");
+  }
+
+  /** Plugins that failed to load or crashed. @returns their info */
+  failed(): PluginInfo[] {
+    return this.list().filter((i) => i.status === "failed");
+  }
+
+  /** Plugins refused by the trust policy. @returns their info */
+  untrusted(): PluginInfo[] {
+    return this.list().filter((i) => i.status === "untrusted");
+  }
+
+  /**
+   * Info about one plugin.
+   *
+   * @param name plugin name
+   * @returns its info, or undefined when unknown
+   */
+  info(name: string): PluginInfo | undefined {
+    const e = this.#entries.get(name);
+    return e === undefined ? undefined : this.#info(e);
+  }
+
+  /**
+   * Whether the plugin is loaded (active or paused).
+   *
+   * @param name plugin name
+   * @returns true when loaded
+   */
+  isLoaded(name: string): boolean {
+    const s = this.#entries.get(name)?.record?.lifecycle.state;
+    return s !== undefined && LOADED.includes(s);
+  }
+
+  /**
+   * How many plugins are in each state.
+   *
+   * @returns counts by state, plus `total`
+   */
+  counts(): Record<PluginState | "total", number> {
+    const out = {
+      total: 0,
+      available: 0,
+      loading: 0,
+      active: 0,
+      inactive: 0,
+      failed: 0,
+      untrusted: 0,
+      unloading: 0,
+      unloaded: 0,
+    };
+    for (const i of this.list()) {
+      out.total++;
+      out[i.status]++;
+    }
+    return out;
+  }
+
   #info(e: Entry): PluginInfo {
-    if (e.plugin !== undefined) return e.plugin.info;
-    const m = e.manifest;
+    if (e.record !== undefined) return recordInfo(e.record);
     return {
-      name: m?.name ?? e.dir,
-      version: m?.version ?? "0.0.0",
-      description: m?.description,
-      author: m?.author,
+      name: e.dir,
+      version: "0.0.0",
+      description: undefined,
+      author: undefined,
       path: e.dir,
-      status: e.error !== undefined || e.loadError !== undefined ? "failed" : "available",
+      status: "failed",
+      trust: undefined,
+      digest: undefined,
+      size: undefined,
+      modifiedAt: undefined,
       enforcement: undefined,
-      limits: m?.limits ??
-        { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
-      permissions: m?.permissions ??
-        {
-          network: "none",
-          filesystem: { read: [], write: [] },
-          env: [],
-          context: { read: [], write: [] },
-        },
-      lastError: (e.error ?? e.loadError) === undefined
+      limits: { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
+      permissions: { network: "none", filesystem: { read: [], write: [] }, env: [], context: { read: [], write: [] } },
+      lastError: e.manifestError === undefined
         ? undefined
-        : { code: (e.error ?? e.loadError)!.code, message: (e.error ?? e.loadError)!.message },
+        : { code: e.manifestError.code, message: e.manifestError.message },
     };
   }
 
   /**
-   * The loaded plugin with that name, if any.
+   * The loaded (active or paused) plugin with that name.
    *
    * @param name plugin name
    * @returns the plugin handle or undefined
    * @example
    * ```ts
-   * host.get("hello")?.call("greet");
+   * await host.get("hello")?.call("greet");
    * ```
    */
   get(name: string): Plugin | undefined {
-    return this.#entries.get(name)?.plugin;
+    const e = this.#entries.get(name);
+    return e?.plugin !== undefined && LOADED.includes(e.plugin.status) ? e.plugin : undefined;
+  }
+
+  #catalog(): Catalog {
+    const c = new Map<string, { version: string; dependencies: Record<string, string>; optionalDependencies: Record<string, string> }>();
+    for (const e of this.#entries.values()) {
+      if (e.manifest === undefined) continue;
+      c.set(e.manifest.name, {
+        version: e.manifest.version,
+        dependencies: e.manifest.dependencies,
+        optionalDependencies: e.manifest.optionalDependencies,
+      });
+    }
+    return c;
   }
 
   /**
-   * Loads a plugin: validates its manifest, derives its grants, starts its worker and runs `init`.
+   * Loads a plugin and, first, the plugins it depends on: verifies the package under the policy,
+   * derives its grants, starts its worker and runs `init`/`start`.
    *
    * @param nameOrDir a discovered plugin's name, or a path to a plugin directory
    * @returns the running plugin
    * @throws {PluginError} ERR_PLUGIN_NOT_FOUND, ERR_MANIFEST_INVALID, ERR_DUPLICATE (already
-   * loaded), ERR_PERMISSION_DENIED (symlink escaping its grants), ERR_RUNTIME_UNSUPPORTED (policy
-   * requires enforcement this runtime lacks), ERR_PLUGIN_INIT, ERR_CALL_TIMEOUT
+   * loaded), ERR_DEPENDENCY, ERR_ENGINE, ERR_LIMITS, ERR_UNTRUSTED, ERR_SIGNATURE_INVALID,
+   * ERR_DOWNGRADE, ERR_PERMISSION_DENIED (symlink escaping its grants), ERR_RUNTIME_UNSUPPORTED,
+   * ERR_PLUGIN_INIT, ERR_CALL_TIMEOUT
    * @example
    * ```ts
    * const p = await host.load("hello");
@@ -248,248 +451,590 @@ export class PluginHost {
   async load(nameOrDir: string): Promise<Plugin> {
     this.#assertOpen();
     let entry = this.#entries.get(nameOrDir);
-    if (
-      entry === undefined &&
-      (nameOrDir.includes("/") || nameOrDir.includes("\\") || nameOrDir.startsWith("."))
-    ) {
+    if (entry === undefined && /[\\/]|^\./.test(nameOrDir)) {
       entry = await this.#register(resolve(nameOrDir), new Map());
     }
     if (entry === undefined) {
-      throw new PluginError(
-        "ERR_PLUGIN_NOT_FOUND",
-        `Cannot load plugin "${nameOrDir}": it was not discovered`,
-        { hint: "Call discover() first, check pluginDirs, or pass the plugin's directory" },
-      );
+      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot load plugin "${nameOrDir}": it was not discovered`, {
+        hint: "Call discover() first, check pluginDirs, or pass the plugin's directory",
+      });
     }
-    if (entry.error !== undefined || entry.manifest === undefined) {
-      throw entry.error ??
-        new PluginError(
-          "ERR_MANIFEST_INVALID",
-          `Cannot load plugin in "${entry.dir}": no manifest`,
-        );
+    if (entry.manifest === undefined) {
+      throw entry.manifestError ?? new PluginError("ERR_MANIFEST_INVALID", `Cannot load plugin in "${entry.dir}"`);
     }
-    if (
-      entry.plugin !== undefined && entry.plugin.status !== "failed" &&
-      entry.plugin.status !== "unloaded"
-    ) {
-      throw new PluginError(
-        "ERR_DUPLICATE",
-        `Cannot load plugin "${entry.manifest.name}": it is already ${entry.plugin.status}`,
-        { hint: "Unload it first", plugin: entry.manifest.name },
-      );
+    const name = entry.manifest.name;
+    if (entry.plugin !== undefined && LOADED.includes(entry.plugin.status)) {
+      throw new PluginError("ERR_DUPLICATE", `Cannot load plugin "${name}": it is already ${entry.plugin.status}`, {
+        hint: "Unload it first, or use reload()",
+        plugin: name,
+      });
     }
-    const manifest = entry.manifest;
-    if (manifest.entry === undefined) {
-      throw new PluginError(
-        "ERR_RUNTIME_UNSUPPORTED",
-        `Cannot load plugin "${manifest.name}": native plugins are not available in this build`,
-        { plugin: manifest.name },
-      );
+    const order = resolveLoadOrder([name], this.#catalog());
+    for (const dep of order) {
+      if (dep === name || this.isLoaded(dep)) continue;
+      await this.#loadOne(this.#entries.get(dep) as Entry);
     }
-    const adapter = await this.#getAdapter();
-    let plugin: Plugin;
-    try {
-      plugin = await this.#start(manifest, adapter);
-    } catch (error) {
-      if (error instanceof PluginError) {
-        entry.loadError = error;
-        entry.plugin = undefined;
-      }
-      throw error;
-    }
-    entry.plugin = plugin;
-    entry.loadError = undefined;
-    return plugin;
+    return this.#loadOne(entry);
   }
 
-  async #start(manifest: Manifest, adapter: RuntimeAdapter): Promise<Plugin> {
-    const name = manifest.name;
-    const pluginDir = await realOrSelf(manifest.dir);
-    const read = await Promise.all(manifest.permissions.filesystem.read.map(realOrSelf));
-    const write = await Promise.all(manifest.permissions.filesystem.write.map(realOrSelf));
-    const escapes = await findEscapingSymlinks([pluginDir, ...read, ...write], [
-      pluginDir,
-      ...read,
-      ...write,
-    ]);
-    if (escapes.length > 0) {
-      throw new PluginError(
-        "ERR_PERMISSION_DENIED",
-        `Cannot load plugin "${name}": symbolic link ${escapes[0]} leads outside its grants`,
-        { hint: "Remove the link, or declare its target in permissions.filesystem", plugin: name },
-      );
-    }
-    const frameworkRead = adapter.frameworkRead();
-    const grants = deriveGrants(
-      {
-        pluginDir,
-        network: manifest.permissions.network,
-        filesystem: { read, write },
-        env: manifest.permissions.env,
-      },
-      { frameworkRead },
-    );
-    const enforcement = describeEnforcement(adapter.name, {
-      network: manifest.permissions.network,
+  #effectiveLimits(manifest: Manifest): Manifest {
+    const declared = manifest.limits;
+    if (this.#options.maxLimits !== undefined) checkLimits(declared, this.#options.maxLimits, manifest.name);
+    const t = this.#policy.tightenLimits;
+    return t === undefined ? manifest : { ...manifest, limits: tightenLimits(declared, t) };
+  }
+
+  #requiredAreas(): EnforcementArea[] {
+    const r = this.#options.requireEnforcement;
+    if (Array.isArray(r)) return r;
+    if (r === true || this.#policy.requireEnforcement) return [...PERMISSION_AREAS];
+    return [];
+  }
+
+  async #prepare(entry: Entry): Promise<PreparedPackage> {
+    const prepared = await preparePackage(entry.dir, { policy: this.#policy, store: await this.#getTrustStore() });
+    const d = prepared.decision;
+    const record = entry.record as PluginRecord;
+    record.digest = prepared.digest;
+    record.size = prepared.size;
+    record.modifiedAt = prepared.modifiedAt;
+    record.trust = { state: d.state, reason: d.reason, keyId: d.keyId };
+    this.#audit?.write("trust", prepared.manifest.name, {
+      state: d.state,
+      allowed: d.allowed,
+      reason: d.reason,
+      keyId: d.keyId,
+      digest: prepared.digest,
+      version: prepared.manifest.version,
     });
-    const required = this.#options.requireEnforcement;
-    if (required !== undefined && required !== false) {
-      const areas: EnforcementArea[] = required === true ? [...PERMISSION_AREAS] : required;
-      const missing = unenforcedAreas(enforcement).filter((a) => areas.includes(a));
-      if (missing.length > 0) {
-        throw new PluginError(
-          "ERR_RUNTIME_UNSUPPORTED",
-          `Cannot load plugin "${name}": ${adapter.name} does not enforce ${
-            missing.join(", ")
-          } in the worker tier`,
-          { hint: "Run the host on Deno or Node, or drop requireEnforcement", plugin: name },
-        );
-      }
+    for (const w of d.warnings) this.#logger.warn(w, { plugin: prepared.manifest.name });
+    if (!d.allowed) {
+      await prepared.cleanup();
+      assertAllowed(d, prepared.manifest.name);
     }
-    const env: Record<string, string> = {};
-    for (const k of grants.env) {
-      const value = process.env[k];
-      if (value !== undefined) env[k] = value;
+    if (prepared.manifest.engine !== undefined) {
+      checkEngine(prepared.manifest.engine, HOST_API_VERSION, { plugin: prepared.manifest.name });
     }
-    const call = new MessageChannel();
-    const ctx = new MessageChannel();
-    const onDenied = (d: Denial) => {
-      this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, {
-        ...d,
+    return prepared;
+  }
+
+  async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<WorkerInstance> {
+    const record = entry.record as PluginRecord;
+    const name = prepared.manifest.name;
+    if (prepared.codeManifest.entry === undefined) {
+      throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${name}": native plugins are not wired into this host yet`, {
+        hint: "Use ffi/native_plugin.ts startNativePlugin() directly",
+        plugin: name,
       });
-      this.#options.onDenied?.(d);
-    };
-    const api = createContextApi({
-      plugin: name,
-      read: manifest.permissions.context.read,
-      write: manifest.permissions.context.write,
-      network: grants.network,
-      connections: manifest.limits.connections,
+    }
+    const adapter = await this.#getAdapter();
+    entry.hookPriorities = new Map();
+    const { instance, enforcement } = await spawnInstance({
+      manifest: this.#effectiveLimits(prepared.codeManifest),
+      adapter,
       store: this.#store,
       logger: this.#logger,
-      onDenied,
-    });
-    const closeContext = exposeGuarded(api, ctx.port1, {
-      plugin: name,
-      onRefused: (r) => onDenied({ plugin: name, what: "proxy", target: `${r.type} ${r.path}` }),
-    });
-    const worker = adapter.spawn({
-      name,
-      grants,
-      heapMb: manifest.limits.heapMb,
-      env,
-      init: {
-        name,
-        version: manifest.version,
-        entryUrl: pathToFileURL(manifest.entry as string).href,
-        importRoots: [pluginDir, ...read, ...frameworkRead],
+      requireAreas: this.#requiredAreas(),
+      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      onDenied: (d) => this.#onDenied(d),
+      onLimit: (l) => this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
+      onHook: (inst, hook, priority) => {
+        if (priority >= 0) entry.hookPriorities.set(hook, priority);
+        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
       },
-      callPort: call.port2,
-      ctxPort: ctx.port2,
+      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
     });
-    const plugin = new Plugin({
-      manifest,
-      enforcement,
-      worker,
-      port: call.port1,
-      closeContext,
-      onFailure: (p, error) => void this.#fail(p, error),
-    });
+    record.enforcement = enforcement;
+    return instance;
+  }
+
+  async #loadOne(entry: Entry): Promise<Plugin> {
+    const record = entry.record as PluginRecord;
+    const name = record.manifest.name;
+    const t0 = performance.now();
+    record.lifecycle.transition("loading", "load requested");
+    this.events.emit("before_load", { plugin: name });
+    let prepared: PreparedPackage | undefined;
     try {
-      await plugin.waitReady(this.#options.loadTimeoutMs ?? 10_000);
+      prepared = await this.#prepare(entry);
+      record.manifest = this.#effectiveLimits(prepared.manifest);
+      entry.manifest = prepared.manifest;
+      const instance = await this.#startInstance(entry, prepared);
+      entry.plugin ??= new Plugin(record);
+      entry.plugin.attach(instance);
+      await entry.cleanup?.();
+      entry.cleanup = prepared.cleanup;
+      if (instance.ready?.lifecycle.includes("start")) {
+        await instance.send(KIND_LIFECYCLE, "start", undefined, record.manifest.limits.cpuTimeMs);
+      }
     } catch (error) {
+      await prepared?.cleanup();
       const e = error instanceof PluginError
         ? error
-        : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}"`, {
+        : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}": ${(error as Error).message}`, {
           cause: error,
           plugin: name,
         });
-      plugin.setStatus("failed", e);
-      await plugin.terminate(e);
+      record.lastError = e;
+      const trustFailure = ["ERR_UNTRUSTED", "ERR_SIGNATURE_INVALID", "ERR_DOWNGRADE"].includes(e.code);
+      record.lifecycle.transition(trustFailure ? "untrusted" : "failed", e.message);
+      entry.plugin?.attach(undefined);
+      this.#audit?.write("load", name, { ok: false, code: e.code, message: e.message });
+      this.events.emit("error", { plugin: name, error: e });
       throw e;
     }
-    plugin.setStatus("active");
-    this.#logger.info(`Loaded plugin "${name}" ${manifest.version}`, { plugin: name });
-    return plugin;
+    record.lastError = undefined;
+    for (const hook of entry.plugin.instance?.ready?.hooks ?? []) this.#registerHook(entry, hook);
+    record.lifecycle.transition("active", "loaded");
+    entry.fingerprint = undefined;
+    await this.#recordTrustedVersion(record);
+    this.#audit?.write("load", name, { ok: true, version: record.manifest.version, digest: record.digest });
+    this.events.emit("after_load", { plugin: name, durationMs: performance.now() - t0 });
+    this.#logger.info(`Loaded plugin "${name}" ${record.manifest.version}`, { plugin: name });
+    void this.hooks.runParallel("on_plugin_load", { plugin: name }).catch(() => {});
+    return entry.plugin;
   }
 
-  async #fail(plugin: Plugin, error: PluginError): Promise<void> {
-    if (plugin.status === "failed" || plugin.status === "unloaded") return;
-    plugin.setStatus("failed", error);
-    this.#logger.error(`Plugin "${plugin.name}" failed: ${error.message}`, {
-      plugin: plugin.name,
-      code: error.code,
+  async #recordTrustedVersion(record: PluginRecord): Promise<void> {
+    if (this.#trustFile === undefined || record.trust?.state !== "trusted") return;
+    const next = recordVersion(this.#trustFile.list, record.manifest.name, record.manifest.version);
+    if (next === this.#trustFile.list) return;
+    await this.#trustFile.save(next);
+    this.#trustStore = undefined;
+  }
+
+  #registerHook(entry: Entry, hook: string): void {
+    const plugin = entry.plugin;
+    const record = entry.record;
+    if (plugin === undefined || record === undefined) return;
+    const name = record.manifest.name;
+    const priority = entry.hookPriorities.get(hook) ?? record.manifest.hooks[hook] ?? HookPriority.NORMAL;
+    const timeoutMs = this.#options.hookTimeoutMs ?? 5000;
+    entry.hookUnregister.push(
+      this.hooks.register(hook, {
+        plugin: name,
+        priority,
+        handler: (data: unknown) => plugin.runHook(hook, data, timeoutMs),
+      }),
+    );
+  }
+
+  #removeHooks(entry: Entry): void {
+    for (const u of entry.hookUnregister.splice(0)) u();
+    if (entry.record) this.hooks.removePlugin(entry.record.manifest.name);
+  }
+
+  #onDenied(d: Denial): void {
+    this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, { ...d });
+    this.#audit?.write("permission_denied", d.plugin, { what: d.what, target: d.target });
+    this.events.emit("violation", { plugin: d.plugin, kind: `permission:${d.what}`, detail: d.target });
+    this.#options.onDenied?.(d);
+  }
+
+  #violation(entry: Entry, v: { type: ViolationType; used: number; limit: number }): boolean {
+    const record = entry.record as PluginRecord;
+    const name = record.manifest.name;
+    const crossed = record.violations.record(v);
+    this.#audit?.write("violation", name, { type: v.type, used: v.used, limit: v.limit });
+    this.events.emit("violation", { plugin: name, kind: v.type, detail: `${v.used} > ${v.limit}` });
+    if (crossed && record.violations.behavior.autoUnmount) {
+      void this.#unmount(entry);
+      return true;
+    }
+    return false;
+  }
+
+  async #unmount(entry: Entry): Promise<void> {
+    const record = entry.record as PluginRecord;
+    const name = record.manifest.name;
+    const reason = `auto-unmount: ${record.violations.count} violations (threshold ${record.violations.behavior.threshold})`;
+    this.#audit?.write("unmount", name, { violations: record.violations.count });
+    this.#logger.error(`Unmounting plugin "${name}": ${reason}`, { plugin: name });
+    const state = record.lifecycle.state;
+    if (state === "active" || state === "inactive" || state === "failed") {
+      await this.unload(name, { reason, cascade: true }).catch(() => {});
+    }
+  }
+
+  async #onFailure(entry: Entry, instance: WorkerInstance, failure: InstanceFailure): Promise<void> {
+    const plugin = entry.plugin;
+    const record = entry.record as PluginRecord;
+    if (plugin === undefined || plugin.instance !== instance) {
+      // An instance being started or replaced: its caller handles the error.
+      await instance.terminate(failure.error);
+      return;
+    }
+    const name = record.manifest.name;
+    record.lastError = failure.error;
+    this.#removeHooks(entry);
+    if (LOADED.includes(record.lifecycle.state)) record.lifecycle.transition("failed", failure.error.message);
+    plugin.attach(undefined);
+    this.#logger.error(`Plugin "${name}" failed: ${failure.error.message}`, { plugin: name, code: failure.error.code });
+    this.#audit?.write("crash", name, { kind: failure.kind, code: failure.error.code });
+    this.events.emit("error", { plugin: name, error: failure.error });
+    await instance.terminate(failure.error);
+    const limits = record.manifest.limits;
+    const unmounted = this.#violation(entry, {
+      type: failure.kind,
+      used: failure.kind === "heap" ? limits.heapMb : failure.kind === "timeout" ? limits.cpuTimeMs + 1 : 1,
+      limit: failure.kind === "heap" ? limits.heapMb : failure.kind === "timeout" ? limits.cpuTimeMs : 0,
     });
-    await plugin.terminate(error);
+    if (!unmounted && this.#options.restartOnFailure === true && !this.#closed) {
+      await this.#loadOne(entry).catch((e) => this.#logger.error(`Restart of "${name}" failed: ${(e as Error).message}`, {}));
+    }
   }
 
   /**
-   * Unloads a plugin: runs its `shutdown()` (with a deadline), then stops its worker.
+   * Pauses a plugin: its `pause()` runs, then calls and hook deliveries are refused until
+   * `resume()`. The worker stays up.
    *
    * @param name plugin name
+   * @returns once paused
+   * @throws {PluginError} ERR_STATE when the plugin is not active
+   */
+  async pause(name: string): Promise<void> {
+    const entry = this.#loadedEntry(name, "pause");
+    const record = entry.record as PluginRecord;
+    record.lifecycle.transition("inactive", "paused");
+    this.hooks.pausePlugin(name);
+    await entry.plugin?.lifecycle("pause", record.manifest.limits.cpuTimeMs).catch(() => {});
+  }
+
+  /**
+   * Resumes a paused plugin.
+   *
+   * @param name plugin name
+   * @returns once active again
+   * @throws {PluginError} ERR_STATE when the plugin is not paused
+   */
+  async resume(name: string): Promise<void> {
+    const entry = this.#loadedEntry(name, "resume");
+    const record = entry.record as PluginRecord;
+    if (record.lifecycle.state !== "inactive") {
+      throw new PluginError("ERR_STATE", `Cannot resume plugin "${name}": it is ${record.lifecycle.state}`, { hint: "Only a paused plugin can resume", plugin: name });
+    }
+    await entry.plugin?.lifecycle("resume", record.manifest.limits.cpuTimeMs).catch(() => {});
+    this.hooks.resumePlugin(name);
+    record.lifecycle.transition("active", "resumed");
+  }
+
+  #loadedEntry(name: string, action: string): Entry {
+    const entry = this.#entries.get(name);
+    if (entry?.record === undefined) {
+      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot ${action} plugin "${name}": it is unknown`, { hint: "Check host.list()" });
+    }
+    return entry;
+  }
+
+  /**
+   * Unloads a plugin: runs its `stop()` and `shutdown()` (with a deadline), then stops its worker.
+   * A plugin other loaded plugins depend on needs `{ cascade: true }`.
+   *
+   * @param name plugin name
+   * @param options cascade and reason
    * @returns once the worker is stopped
-   * @throws {PluginError} ERR_PLUGIN_NOT_FOUND when no such plugin is loaded
+   * @throws {PluginError} ERR_PLUGIN_NOT_FOUND; ERR_DEPENDENCY when loaded plugins depend on it
    * @example
    * ```ts
    * await host.unload("hello");
    * ```
    */
-  async unload(name: string): Promise<void> {
-    const entry = this.#entries.get(name);
-    const plugin = entry?.plugin;
-    if (plugin === undefined) {
-      throw new PluginError(
-        "ERR_PLUGIN_NOT_FOUND",
-        `Cannot unload plugin "${name}": it is not loaded`,
-        { hint: "Check host.list()" },
-      );
+  async unload(name: string, options: UnloadOptions = {}): Promise<void> {
+    const entry = this.#loadedEntry(name, "unload");
+    const record = entry.record as PluginRecord;
+    const reason = options.reason ?? "unload requested";
+    const state = record.lifecycle.state;
+    if (state === "unloaded" || state === "available" || state === "untrusted") return;
+    const dependents = dependentsOf(name, this.#catalog()).filter((d) => this.isLoaded(d));
+    if (dependents.length > 0) {
+      if (options.cascade !== true) {
+        throw new PluginError("ERR_DEPENDENCY", `Cannot unload plugin "${name}": ${dependents.map((d) => `"${d}"`).join(", ")} depend on it`, {
+          hint: "Unload them first, or pass { cascade: true }",
+          plugin: name,
+        });
+      }
+      for (const d of dependents) await this.unload(d, { reason: `cascade from "${name}"` });
     }
-    if (plugin.status === "unloaded") return;
-    const wasActive = plugin.status === "active" || plugin.status === "inactive";
-    plugin.setStatus("unloading");
-    if (wasActive) {
-      try {
-        await plugin.lifecycle("shutdown", this.#options.shutdownTimeoutMs ?? 2000);
-      } catch (error) {
-        this.#logger.warn(
-          `Plugin "${name}" shutdown did not finish cleanly: ${(error as Error).message}`,
-          { plugin: name },
-        );
+    this.events.emit("before_unload", { plugin: name, reason });
+    const wasLoaded = LOADED.includes(record.lifecycle.state);
+    record.lifecycle.transition("unloading", reason);
+    this.#removeHooks(entry);
+    const instance = entry.plugin?.instance;
+    if (wasLoaded && instance !== undefined) {
+      const deadline = this.#options.shutdownTimeoutMs ?? 2000;
+      for (const step of ["stop", "shutdown"]) {
+        if (!instance.ready?.lifecycle.includes(step)) continue;
+        try {
+          await instance.send(KIND_LIFECYCLE, step, undefined, deadline);
+        } catch (error) {
+          this.#logger.warn(`Plugin "${name}" ${step} did not finish cleanly: ${(error as Error).message}`, { plugin: name });
+          break;
+        }
       }
     }
-    await plugin.terminate(
-      new PluginError(
-        "ERR_PLUGIN_NOT_ACTIVE",
-        `Cannot finish call: plugin "${name}" was unloaded`,
-        { plugin: name },
-      ),
-    );
-    plugin.setStatus("unloaded");
+    entry.plugin?.attach(undefined);
+    await instance?.terminate(new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot finish call: plugin "${name}" was unloaded`, { plugin: name }));
+    await entry.cleanup?.();
+    entry.cleanup = undefined;
+    record.lifecycle.transition("unloaded", reason);
+    this.#audit?.write("unload", name, { reason });
+    this.events.emit("after_unload", { plugin: name, reason });
+    void this.hooks.runParallel("on_plugin_unload", { plugin: name }).catch(() => {});
   }
 
   /**
-   * Unloads every plugin and refuses further loads.
+   * Unloads every loaded plugin, dependents before their dependencies.
+   *
+   * @returns once all are unloaded
+   */
+  async unloadAll(): Promise<void> {
+    const names = [...this.#entries.values()]
+      .filter((e) => e.record !== undefined && !["unloaded", "available", "untrusted"].includes(e.record.lifecycle.state))
+      .map((e) => (e.record as PluginRecord).manifest.name);
+    for (const name of unloadOrder(names, this.#catalog())) {
+      await this.unload(name, { reason: "unload all", cascade: true }).catch((e) =>
+        this.#logger.error(`Unload of "${name}" failed: ${(e as Error).message}`, {})
+      );
+    }
+  }
+
+  /**
+   * Reloads a loaded plugin from its directory without dropping calls: the new version is
+   * verified and started, traffic switches to it, then the old worker finishes its in-flight
+   * calls and stops. If anything fails, the old version keeps serving (rollback). If the plugin
+   * defines `snapshot()`/`restore(state)`, the state is handed over (new calls wait meanwhile).
+   *
+   * @param name plugin name
+   * @returns once the switch is done
+   * @throws {PluginError} why the new version was refused (the old one still serves)
+   */
+  reload(name: string): Promise<void> {
+    const entry = this.#loadedEntry(name, "reload");
+    if (entry.reloading !== undefined) {
+      entry.reloadAgain = true;
+      return entry.reloading;
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          entry.reloadAgain = false;
+          await this.#reloadOnce(entry);
+        } while (entry.reloadAgain);
+      } finally {
+        entry.reloading = undefined;
+      }
+    };
+    entry.reloading = run();
+    return entry.reloading;
+  }
+
+  async #reloadOnce(entry: Entry): Promise<void> {
+    const record = entry.record as PluginRecord;
+    const plugin = entry.plugin;
+    const name = record.manifest.name;
+    const old = plugin?.instance;
+    if (plugin === undefined || old === undefined || !LOADED.includes(record.lifecycle.state)) {
+      throw new PluginError("ERR_STATE", `Cannot reload plugin "${name}": it is ${record.lifecycle.state}`, { hint: "Load it instead", plugin: name });
+    }
+    this.events.emit("reload", { plugin: name, reason: "reload requested" });
+    const before = { manifest: record.manifest, digest: record.digest, trust: record.trust, size: record.size, enforcement: record.enforcement, modifiedAt: record.modifiedAt };
+    let prepared: PreparedPackage | undefined;
+    let next: WorkerInstance | undefined;
+    try {
+      prepared = await this.#prepare(entry);
+      if (prepared.manifest.name !== name) {
+        throw new PluginError("ERR_MANIFEST_INVALID", `Cannot reload plugin "${name}": the new manifest names "${prepared.manifest.name}"`, { plugin: name });
+      }
+      next = await this.#startInstance(entry, prepared);
+    } catch (error) {
+      Object.assign(record, before);
+      await prepared?.cleanup();
+      const e = error instanceof PluginError ? error : new PluginError("ERR_PLUGIN_INIT", `Cannot reload plugin "${name}"`, { cause: error, plugin: name });
+      this.#logger.error(`Reload of "${name}" failed, keeping ${before.manifest.version}: ${e.message}`, { plugin: name });
+      this.#audit?.write("load", name, { ok: false, reload: true, code: e.code });
+      this.events.emit("error", { plugin: name, error: e });
+      throw e;
+    }
+    const release = old.ready?.lifecycle.includes("snapshot") ? plugin.hold() : undefined;
+    try {
+      if (release !== undefined) {
+        await old.drain(record.manifest.limits.cpuTimeMs);
+        const state = await old.send(KIND_LIFECYCLE, "snapshot", undefined, record.manifest.limits.cpuTimeMs);
+        await next.send(KIND_LIFECYCLE, "restore", state, record.manifest.limits.cpuTimeMs);
+      }
+      if (next.ready?.lifecycle.includes("start")) {
+        await next.send(KIND_LIFECYCLE, "start", undefined, record.manifest.limits.cpuTimeMs);
+      }
+    } catch (error) {
+      release?.();
+      Object.assign(record, before);
+      await next.terminate(error instanceof PluginError ? error : new PluginError("ERR_PLUGIN_INIT", "state handover failed", { cause: error }));
+      await prepared.cleanup();
+      throw error;
+    }
+    // Switch: new calls go to the new instance from here on.
+    this.#removeHooks(entry);
+    record.manifest = this.#effectiveLimits(prepared.manifest);
+    entry.manifest = prepared.manifest;
+    plugin.attach(next);
+    for (const hook of next.ready?.hooks ?? []) this.#registerHook(entry, hook);
+    if (record.lifecycle.state === "inactive") this.hooks.pausePlugin(name);
+    release?.();
+    const oldCleanup = entry.cleanup;
+    entry.cleanup = prepared.cleanup;
+    await this.#recordTrustedVersion(record);
+    this.#audit?.write("load", name, { ok: true, reload: true, version: record.manifest.version, digest: record.digest });
+    this.#logger.info(`Reloaded plugin "${name}": ${before.manifest.version} -> ${record.manifest.version}`, { plugin: name });
+    // The old instance finishes what it was doing, then stops.
+    await old.drain(before.manifest.limits.cpuTimeMs);
+    if (old.ready?.lifecycle.includes("shutdown")) {
+      await old.send(KIND_LIFECYCLE, "shutdown", undefined, this.#options.shutdownTimeoutMs ?? 2000).catch(() => {});
+    }
+    await old.terminate(new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot finish call: plugin "${name}" was replaced`, { plugin: name }));
+    await oldCleanup?.();
+  }
+
+  /**
+   * Watches loaded plugins' directories and hot-reloads a plugin when its files change. Polls
+   * file sizes and modification times (portable across Deno, Bun and Node); a change must be
+   * stable for one interval before the reload starts (debounce).
+   *
+   * @param options poll interval (default 500 ms)
+   * @returns a function that stops watching
+   */
+  watch(options: { intervalMs?: number } = {}): () => void {
+    const interval = options.intervalMs ?? 500;
+    const pending = new Map<string, string>();
+    let busy = false;
+    const tick = async () => {
+      if (busy || this.#closed) return;
+      busy = true;
+      try {
+        for (const entry of this.#entries.values()) {
+          const record = entry.record;
+          if (record === undefined || !LOADED.includes(record.lifecycle.state)) continue;
+          const name = record.manifest.name;
+          const fp = await fingerprint(entry.dir).catch(() => undefined);
+          if (fp === undefined) continue;
+          if (entry.fingerprint === undefined) {
+            entry.fingerprint = fp;
+            continue;
+          }
+          if (fp === entry.fingerprint) {
+            pending.delete(name);
+            continue;
+          }
+          if (pending.get(name) !== fp) {
+            pending.set(name, fp);
+            continue;
+          }
+          pending.delete(name);
+          entry.fingerprint = fp;
+          await this.reload(name).catch(() => {});
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), interval);
+    this.#timers.add(timer);
+    return () => {
+      clearInterval(timer);
+      this.#timers.delete(timer);
+    };
+  }
+
+  /**
+   * Clears a plugin's violations (the count toward auto-unmount).
+   *
+   * @param name plugin name
+   */
+  resetViolations(name: string): void {
+    this.#loadedEntry(name, "reset violations of").record?.violations.reset();
+  }
+
+  /**
+   * Samples every loaded plugin periodically: worker heap (self-reported by the plugin thread)
+   * feeds the metrics, and a heap above the limit is a violation.
+   *
+   * @param options sampling interval (default 1,000 ms)
+   * @returns a handle with `stop()`
+   */
+  startMonitor(options: { intervalMs?: number } = {}): { stop(): void; sample(): Promise<void> } {
+    const sample = async () => {
+      await Promise.all([...this.#entries.values()].map(async (entry) => {
+        const record = entry.record;
+        const instance = entry.plugin?.instance;
+        if (record === undefined || instance === undefined || record.lifecycle.state !== "active") return;
+        try {
+          const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as { heapUsed?: number };
+          if (typeof s?.heapUsed === "number") {
+            record.metrics.setGauges({ heapBytes: s.heapUsed });
+            const limit = record.manifest.limits.heapMb * 1024 * 1024;
+            if (s.heapUsed > limit) this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
+          }
+        } catch {
+          // A plugin that cannot answer in time is reported by its call deadline, not here.
+        }
+      }));
+    };
+    const timer = setInterval(() => void sample(), options.intervalMs ?? 1000);
+    this.#timers.add(timer);
+    return {
+      stop: () => {
+        clearInterval(timer);
+        this.#timers.delete(timer);
+      },
+      sample,
+    };
+  }
+
+  /**
+   * Metrics of every known plugin.
+   *
+   * @returns one snapshot per plugin
+   */
+  metrics(): PluginMetricsSnapshot[] {
+    return [...this.#entries.values()].flatMap((e) => {
+      if (e.record === undefined) return [];
+      e.record.metrics.setViolationCount(e.record.violations.total);
+      return [e.record.metrics.snapshot()];
+    });
+  }
+
+  /**
+   * Prometheus text exposition (format 0.0.4) of every plugin's metrics and the host's.
+   *
+   * @returns the exposition text
+   */
+  metricsText(): string {
+    const mem = process.memoryUsage();
+    return renderPrometheus(this.metrics(), {
+      plugins: this.loaded().length,
+      uptimeSeconds: (Date.now() - this.#started) / 1000,
+      residentBytes: mem.rss,
+      heapBytes: mem.heapUsed,
+      runtime: { name: process.versions.deno ? "deno" : process.versions.bun ? "bun" : "node", version: process.versions.deno ?? process.versions.bun ?? process.versions.node },
+    });
+  }
+
+  /**
+   * Unloads every plugin, stops watchers and monitors, and refuses further use.
    *
    * @returns once every worker is stopped
-   * @example
-   * ```ts
-   * await host.close();
-   * ```
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    const loaded = [...this.#entries.values()].filter((e) =>
-      e.plugin !== undefined && e.plugin.status !== "unloaded"
-    );
-    await Promise.all(loaded.map((e) => this.unload((e.plugin as Plugin).name).catch(() => {})));
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers.clear();
+    await this.unloadAll();
     this.#closed = true;
+    this.#audit?.close();
   }
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", {
-        hint: "Create a new PluginHost",
-      });
+      throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", { hint: "Create a new PluginHost" });
     }
   }
 }

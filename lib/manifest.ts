@@ -369,6 +369,33 @@ function invalid(name: unknown, dir: string, issues: Issue[]): PluginError {
 }
 
 /**
+ * Parses and validates the text of a `plugin.json`.
+ *
+ * @param text the file's contents
+ * @param dir absolute path of the plugin's directory
+ * @returns the manifest
+ * @throws {PluginError} ERR_MANIFEST_INVALID when the text is not JSON or is invalid
+ * @example
+ * ```ts
+ * parseManifestText('{"name":"x","version":"1.0.0","entry":"./m.ts"}', "/p").name; // "x"
+ * ```
+ */
+export function parseManifestText(text: string, dir: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    const file = join(dir, "plugin.json");
+    throw new PluginError("ERR_MANIFEST_INVALID", `Cannot parse manifest: "${file}" is not JSON`, {
+      hint: `Fix the JSON syntax: ${(cause as Error).message}`,
+      cause,
+      issues: [{ path: "", message: "is not valid JSON" }],
+    });
+  }
+  return parseManifest(json, dir);
+}
+
+/**
  * Reads and validates `<dir>/plugin.json`.
  *
  * @param dir the plugin's directory (made absolute)

@@ -1,31 +1,31 @@
 /**
- * A loaded plugin: the handle `host.load()` returns. Calls go over a dedicated MessagePort as
- * small arrays with request ids; every call has a deadline.
+ * The handle `host.load()` returns. It stays valid across hot reloads: calls go to whichever
+ * worker instance currently serves the plugin, and calls made while the host swaps instances wait
+ * for the new one instead of failing.
  * @module
  */
 
-import { deserializeError, PluginError, type SerializedError } from "./errors.ts";
+import { PluginError } from "./errors.ts";
 import type { Enforcement } from "../permissions/enforcement.ts";
 import type { Manifest, ManifestLimits } from "./manifest.ts";
-import type { ExitReason, WorkerHandle } from "./runtime/types.ts";
-import {
-  KIND_CALL,
-  KIND_HOOK,
-  KIND_LIFECYCLE,
-  type ReadyInfo,
-  type Reply,
-} from "./worker/protocol.ts";
+import type { Lifecycle, PluginState, Transition } from "./lifecycle.ts";
+import type { PluginMetrics, PluginMetricsSnapshot } from "./metrics.ts";
+import type { Violation, ViolationTracker } from "./violations.ts";
+import type { WorkerInstance } from "./instance.ts";
+import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "./worker/protocol.ts";
 
 /** Lifecycle states of a plugin. */
-export type PluginStatus =
-  | "available"
-  | "loading"
-  | "active"
-  | "inactive"
-  | "failed"
-  | "untrusted"
-  | "unloading"
-  | "unloaded";
+export type PluginStatus = PluginState;
+
+/** The trust decision recorded for a plugin. */
+export interface TrustInfo {
+  /** `trusted`, `unsigned`, `untrusted`, `invalid`, `revoked` or `downgrade`. */
+  state: string;
+  /** Why, in a sentence. */
+  reason: string;
+  /** Id of the key that signed it, when signed. */
+  keyId: string | undefined;
+}
 
 /** What the host knows about a plugin, loaded or not. */
 export interface PluginInfo {
@@ -36,6 +36,14 @@ export interface PluginInfo {
   /** Absolute path of the plugin directory. */
   path: string;
   status: PluginStatus;
+  /** Trust decision of the last load attempt. */
+  trust: TrustInfo | undefined;
+  /** SHA3-512 package digest (hex) of the last load attempt. */
+  digest: string | undefined;
+  /** Package size in bytes. */
+  size: number | undefined;
+  /** Newest modification time of plugin.json (epoch ms). */
+  modifiedAt: number | undefined;
   /** What enforces each restriction (set once loaded). */
   enforcement: Enforcement | undefined;
   limits: ManifestLimits;
@@ -44,37 +52,22 @@ export interface PluginInfo {
   lastError: { code: string; message: string } | undefined;
 }
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  deadline: number;
-  timeoutMs: number;
-  label: string;
-}
-
-// Calls with the same timeout expire in the order they were sent, so one timer per distinct
-// timeout serves them all: no setTimeout/clearTimeout per call (measured: that was most of the
-// overhead over raw postMessage at 1,000 concurrent calls on Bun).
-interface DeadlineQueue {
-  ids: number[];
-  head: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** Internal wiring the host gives a plugin handle. */
-export interface PluginWiring {
+/** Mutable facts the host keeps for a plugin. */
+export interface PluginRecord {
   manifest: Manifest;
-  enforcement: Enforcement;
-  worker: WorkerHandle;
-  port: MessagePort;
-  /** Closes the context channel. */
-  closeContext: () => void;
-  /** Called when the plugin fails (timeout, crash); the host unloads it. */
-  onFailure: (plugin: Plugin, error: PluginError) => void;
+  lifecycle: Lifecycle;
+  metrics: PluginMetrics;
+  violations: ViolationTracker;
+  enforcement: Enforcement | undefined;
+  trust: TrustInfo | undefined;
+  digest: string | undefined;
+  size: number | undefined;
+  modifiedAt: number | undefined;
+  lastError: PluginError | undefined;
 }
 
 /**
- * A running plugin.
+ * A loaded plugin.
  *
  * @example
  * ```ts
@@ -83,59 +76,43 @@ export interface PluginWiring {
  * ```
  */
 export class Plugin {
-  #w: PluginWiring;
-  #pending = new Map<number, Pending>();
-  #queues = new Map<number, DeadlineQueue>();
-  #nextId = 1;
-  #status: PluginStatus = "loading";
-  #lastError: PluginError | undefined;
-  #ready: ReadyInfo | undefined;
-  #readyWaiter: { resolve(info: ReadyInfo): void; reject(e: Error): void } | undefined;
+  #r: PluginRecord;
+  #instance: WorkerInstance | undefined;
+  #gate: Promise<void> | undefined;
 
-  /** @param wiring internal; created by the host */
-  constructor(wiring: PluginWiring) {
-    this.#w = wiring;
-    wiring.port.onmessage = (event: MessageEvent) => this.#onReply(event.data as Reply);
-    wiring.worker.onExit((reason) => this.#onExit(reason));
+  /** @param record internal; created by the host */
+  constructor(record: PluginRecord) {
+    this.#r = record;
   }
 
   /** The plugin's name. */
   get name(): string {
-    return this.#w.manifest.name;
+    return this.#r.manifest.name;
+  }
+
+  /** The plugin's version (changes on hot reload). */
+  get version(): string {
+    return this.#r.manifest.version;
   }
 
   /** Current lifecycle state. */
   get status(): PluginStatus {
-    return this.#status;
+    return this.#r.lifecycle.state;
   }
 
-  /** Method names the plugin exports (after load). */
+  /** Method names the plugin exports. */
   get methods(): readonly string[] {
-    return this.#ready?.methods ?? [];
+    return this.#instance?.ready?.methods ?? [];
   }
 
-  /** Hook names the plugin module exports. */
-  get hookNames(): readonly string[] {
-    return this.#ready?.hooks ?? [];
+  /** Bounded history of state transitions, oldest first. */
+  get history(): Transition[] {
+    return this.#r.lifecycle.history;
   }
 
   /** Snapshot of what the host knows about this plugin. */
   get info(): PluginInfo {
-    const m = this.#w.manifest;
-    return {
-      name: m.name,
-      version: m.version,
-      description: m.description,
-      author: m.author,
-      path: m.dir,
-      status: this.#status,
-      enforcement: this.#w.enforcement,
-      limits: { ...m.limits },
-      permissions: m.permissions,
-      lastError: this.#lastError === undefined
-        ? undefined
-        : { code: this.#lastError.code, message: this.#lastError.message },
-    };
+    return recordInfo(this.#r);
   }
 
   /**
@@ -153,224 +130,136 @@ export class Plugin {
    * ```
    */
   call(method: string, ...args: unknown[]): Promise<unknown> {
-    if (this.#status !== "active") return Promise.reject(this.#notActive(`call "${method}"`));
-    return this.send(KIND_CALL, method, args, this.#w.manifest.limits.cpuTimeMs);
+    if (this.#gate !== undefined) return this.#gate.then(() => this.call(method, ...args));
+    const instance = this.#instance;
+    if (this.#r.lifecycle.state !== "active" || instance === undefined) {
+      return Promise.reject(this.#notActive(`call "${method}"`));
+    }
+    const metrics = this.#r.metrics;
+    const t0 = performance.now();
+    return instance.send(KIND_CALL, method, args, this.#r.manifest.limits.cpuTimeMs).then(
+      (value) => {
+        metrics.recordCall(performance.now() - t0, "ok");
+        return value;
+      },
+      (error: unknown) => {
+        metrics.recordCall(performance.now() - t0, "error");
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Call and latency metrics, plus the last resource sample.
+   *
+   * @returns the plugin's metrics
+   * @example
+   * ```ts
+   * plugin.metrics().p99Ms;
+   * ```
+   */
+  metrics(): PluginMetricsSnapshot {
+    this.#r.metrics.setViolationCount(this.#r.violations.total);
+    return this.#r.metrics.snapshot();
+  }
+
+  /**
+   * Violations recorded since the last reset (bounded list, oldest first).
+   *
+   * @returns the violations
+   * @example
+   * ```ts
+   * plugin.violations().length;
+   * ```
+   */
+  violations(): Violation[] {
+    return this.#r.violations.list();
+  }
+
+  /** @internal The instance serving calls. */
+  get instance(): WorkerInstance | undefined {
+    return this.#instance;
+  }
+
+  /** @internal */
+  get record(): PluginRecord {
+    return this.#r;
+  }
+
+  /** @internal Points the handle at a new instance. */
+  attach(instance: WorkerInstance | undefined): void {
+    this.#instance = instance;
+  }
+
+  /** @internal Holds new calls until `release()` (used while swapping instances). */
+  hold(): () => void {
+    let release: () => void = () => {};
+    this.#gate = new Promise<void>((resolve) => {
+      release = () => {
+        this.#gate = undefined;
+        resolve();
+      };
+    });
+    return release;
   }
 
   /** @internal Runs one of the plugin's hook handlers. */
   runHook(name: string, data: unknown, timeoutMs: number): Promise<unknown> {
-    if (this.#status !== "active") return Promise.reject(this.#notActive(`run hook "${name}"`));
-    return this.send(KIND_HOOK, name, data, timeoutMs);
+    const instance = this.#instance;
+    if (this.#r.lifecycle.state !== "active" || instance === undefined) {
+      return Promise.reject(this.#notActive(`run hook "${name}"`));
+    }
+    return instance.send(KIND_HOOK, name, data, timeoutMs);
   }
 
-  /** @internal Runs a lifecycle callback (`start`, `stop`, `pause`, ...). */
+  /** @internal Runs a lifecycle callback on the current instance. */
   lifecycle(name: string, timeoutMs: number, payload?: unknown): Promise<unknown> {
-    return this.send(KIND_LIFECYCLE, name, payload, timeoutMs);
-  }
-
-  /** @internal */
-  send(kind: number, name: string, payload: unknown, timeoutMs: number): Promise<unknown> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, {
-        resolve,
-        reject,
-        deadline: Date.now() + timeoutMs,
-        timeoutMs,
-        label: name,
-      });
-      try {
-        this.#w.port.postMessage([kind, id, name, payload]);
-        this.#enqueue(timeoutMs, id);
-      } catch (cause) {
-        this.#pending.delete(id);
-        reject(
-          new PluginError(
-            "ERR_PLUGIN_THREW",
-            `Cannot call "${this.name}.${name}": arguments are not structured-cloneable`,
-            { hint: "Pass plain data", cause, plugin: this.name },
-          ),
-        );
-      }
-    });
-  }
-
-  /** @internal Resolves once the worker reports ready (or rejects with why it failed). */
-  waitReady(timeoutMs: number): Promise<ReadyInfo> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#readyWaiter = undefined;
-        reject(
-          new PluginError(
-            "ERR_CALL_TIMEOUT",
-            `Cannot load plugin "${this.name}": not ready after ${timeoutMs} ms`,
-            {
-              hint: "Make init() finish sooner, or raise the host's loadTimeoutMs",
-              plugin: this.name,
-            },
-          ),
-        );
-      }, timeoutMs);
-      this.#readyWaiter = {
-        resolve: (info) => {
-          clearTimeout(timer);
-          resolve(info);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-    });
-  }
-
-  /** @internal */
-  setStatus(status: PluginStatus, error?: PluginError): void {
-    this.#status = status;
-    if (error !== undefined) this.#lastError = error;
-  }
-
-  /** @internal Stops the worker and rejects every pending call. */
-  async terminate(error: PluginError): Promise<void> {
-    this.#rejectAll(error);
-    this.#w.closeContext();
-    this.#w.port.onmessage = null;
-    this.#w.port.close();
-    await this.#w.worker.terminate();
+    const instance = this.#instance;
+    if (instance === undefined) return Promise.resolve(undefined);
+    return instance.send(KIND_LIFECYCLE, name, payload, timeoutMs);
   }
 
   #notActive(action: string): PluginError {
-    if (this.#status === "failed") {
+    const state = this.#r.lifecycle.state;
+    if (state === "failed") {
       return new PluginError(
         "ERR_PLUGIN_FAILED",
-        `Cannot ${action} on plugin "${this.name}": it failed (${
-          this.#lastError?.code ?? "unknown"
-        })`,
+        `Cannot ${action} on plugin "${this.name}": it failed (${this.#r.lastError?.code ?? "unknown"})`,
         { hint: "Load it again once the cause is fixed", plugin: this.name },
       );
     }
     return new PluginError(
       "ERR_PLUGIN_NOT_ACTIVE",
-      `Cannot ${action} on plugin "${this.name}": it is ${this.#status}`,
-      {
-        hint: this.#status === "inactive" ? "Resume it first" : "Load it first",
-        plugin: this.name,
-      },
+      `Cannot ${action} on plugin "${this.name}": it is ${state}`,
+      { hint: state === "inactive" ? "Resume it first" : "Load it first", plugin: this.name },
     );
   }
+}
 
-  #enqueue(timeoutMs: number, id: number): void {
-    let q = this.#queues.get(timeoutMs);
-    if (q === undefined) {
-      q = { ids: [], head: 0, timer: undefined };
-      this.#queues.set(timeoutMs, q);
-    }
-    q.ids.push(id);
-    q.timer ??= setTimeout(() => this.#expire(timeoutMs), timeoutMs);
-  }
-
-  #expire(timeoutMs: number): void {
-    const q = this.#queues.get(timeoutMs);
-    if (q === undefined) return;
-    q.timer = undefined;
-    const now = Date.now();
-    while (q.head < q.ids.length) {
-      const id = q.ids[q.head] as number;
-      const p = this.#pending.get(id);
-      if (p === undefined) {
-        q.head++;
-        continue;
-      }
-      if (p.deadline > now) {
-        q.timer = setTimeout(() => this.#expire(timeoutMs), p.deadline - now);
-        break;
-      }
-      q.head++;
-      this.#onTimeout(id, timeoutMs);
-    }
-    if (q.head >= q.ids.length) {
-      q.ids = [];
-      q.head = 0;
-    } else if (q.head > 4096) {
-      q.ids = q.ids.slice(q.head);
-      q.head = 0;
-    }
-  }
-
-  #onReply(reply: Reply): void {
-    const [id, ok, value] = reply;
-    if (id === 0) {
-      const w = this.#readyWaiter;
-      this.#readyWaiter = undefined;
-      if (w === undefined) return;
-      if (ok === 1) {
-        this.#ready = value as ReadyInfo;
-        w.resolve(this.#ready);
-      } else {
-        const cause = deserializeError(value as SerializedError);
-        w.reject(
-          cause instanceof PluginError && cause.code === "ERR_PERMISSION_DENIED"
-            ? cause
-            : new PluginError(
-              "ERR_PLUGIN_INIT",
-              `Cannot load plugin "${this.name}": ${cause.message}`,
-              { hint: "Fix the plugin's entry module or init()", cause, plugin: this.name },
-            ),
-        );
-      }
-      return;
-    }
-    const p = this.#pending.get(id);
-    if (p === undefined) return;
-    this.#pending.delete(id);
-    if (ok === 1) p.resolve(value);
-    else p.reject(deserializeError(value as SerializedError));
-  }
-
-  #onTimeout(id: number, timeoutMs: number): void {
-    const p = this.#pending.get(id);
-    if (p === undefined) return;
-    this.#pending.delete(id);
-    const error = new PluginError(
-      "ERR_CALL_TIMEOUT",
-      `Cannot finish "${this.name}.${p.label}": no reply within ${timeoutMs} ms`,
-      {
-        hint:
-          "The plugin was marked failed and stopped; raise limits.cpuTimeMs if the work is legitimate",
-        plugin: this.name,
-      },
-    );
-    p.reject(error);
-    if (this.#status === "active" || this.#status === "inactive" || this.#status === "loading") {
-      this.#w.onFailure(this, error);
-    }
-  }
-
-  #onExit(reason: ExitReason): void {
-    if (this.#status === "unloading" || this.#status === "unloaded" || this.#status === "failed") {
-      return;
-    }
-    const detail = reason.error !== undefined
-      ? `${reason.error.name}: ${reason.error.message}`
-      : `exit code ${reason.code ?? "unknown"}`;
-    const error = new PluginError(
-      "ERR_PLUGIN_CRASHED",
-      `Cannot continue plugin "${this.name}": its worker died (${detail})`,
-      {
-        hint: "Check the plugin for uncaught errors, heap exhaustion or process.exit()",
-        plugin: this.name,
-      },
-    );
-    const w = this.#readyWaiter;
-    this.#readyWaiter = undefined;
-    w?.reject(error);
-    this.#w.onFailure(this, error);
-  }
-
-  #rejectAll(error: PluginError): void {
-    for (const [, p] of this.#pending) p.reject(error);
-    this.#pending.clear();
-    for (const q of this.#queues.values()) clearTimeout(q.timer);
-    this.#queues.clear();
-  }
+/**
+ * Builds the public info object from a record.
+ *
+ * @param r the host's record of a plugin
+ * @returns the info snapshot
+ */
+export function recordInfo(r: PluginRecord): PluginInfo {
+  const m = r.manifest;
+  return {
+    name: m.name,
+    version: m.version,
+    description: m.description,
+    author: m.author,
+    path: m.dir,
+    status: r.lifecycle.state,
+    trust: r.trust,
+    digest: r.digest,
+    size: r.size,
+    modifiedAt: r.modifiedAt,
+    enforcement: r.enforcement,
+    limits: { ...m.limits },
+    permissions: m.permissions,
+    lastError: r.lastError === undefined
+      ? undefined
+      : { code: r.lastError.code, message: r.lastError.message },
+  };
 }

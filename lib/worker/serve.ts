@@ -229,6 +229,12 @@ export async function servePlugin(
       const fn = hookHandlers.get(name);
       if (fn === undefined) reply(id, 1, undefined);
       else settle(id, fn, plugin, [payload]);
+    } else if (kind === KIND_LIFECYCLE && name === "$stats") {
+      // Self-reported by the plugin thread: a hostile plugin can lie about it.
+      import("node:v8").then(
+        (v8) => reply(id, 1, { heapUsed: v8.getHeapStatistics().used_heap_size }),
+        () => reply(id, 1, {}),
+      );
     } else if (kind === KIND_LIFECYCLE) {
       const fn = (LIFECYCLE as readonly string[]).includes(name)
         ? plugin[name as (typeof LIFECYCLE)[number]]
