@@ -57,6 +57,23 @@ export default definePlugin({
 });
 `;
 
+// The child process entry of a native plugin must resolve from dist/ too.
+const NATIVE = `import { startNativePlugin } from "@bulkhead/core/ffi";
+const plugin = await startNativePlugin({
+  name: "echo",
+  libraryPath: process.argv[2],
+  limits: { heapMb: 64, cpuTimeMs: 5000, threads: 4, fileDescriptors: 32, connections: 0 },
+  permissions: { network: "none", filesystem: "none" },
+  sandbox: false,
+});
+try {
+  const out = await plugin.call("echo", new TextEncoder().encode("native"));
+  process.stdout.write(JSON.stringify({ echo: new TextDecoder().decode(out) }) + "\\n");
+} finally {
+  await plugin.close();
+}
+`;
+
 // Type-checks against the published .d.ts; the @ts-expect-error lines fail the check if the types
 // were too loose to catch them.
 const TYPES = `import { PluginHost, PluginError, type Manifest } from "@bulkhead/core";
@@ -80,7 +97,7 @@ export { n, PluginHost, PluginError, deriveGrants, evaluateTrust };
 export type { Manifest };
 `;
 
-describe("npm pack and install", () => {
+describe("npm pack and install (runs once, under the Node runner)", () => {
   let work = "";
   let project = "";
   let tarball = "";
@@ -167,6 +184,21 @@ describe("npm pack and install", () => {
       assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1) as string), expected);
     });
   }
+
+  it('runs a native plugin through "@bulkhead/core/ffi" under Node 26', {
+    skip,
+    timeout: 30_000,
+  }, () => {
+    assert.ok(existsSync(join(project, "main.js")), "the install step failed");
+    // Built against the header shipped in the package.
+    const header = join(project, "node_modules", "@bulkhead", "core", "ffi");
+    const source = join(root, "test", "fixtures", "native", "echo.c");
+    const lib = join(work, "echo.so");
+    ok(run("cc", ["-shared", "-fPIC", "-O1", "-I", header, "-o", lib, source], work), "cc");
+    writeFileSync(join(project, "native.js"), NATIVE);
+    const out = ok(run(bin("node"), ["native.js", lib], project, 25_000), "native.js");
+    assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1) as string), { echo: "native" });
+  });
 
   it("runs the bulkhead bin", { skip, timeout: 30_000 }, () => {
     const cli = join(project, "node_modules", ".bin", "bulkhead");

@@ -1,0 +1,37 @@
+// Every example runs as documented, under the runtime running the tests.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { runtime } from "../_helpers.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+function runExample(file: string): { status: number | null; out: string } {
+  const args = runtime === "deno"
+    ? ["run", "-A", "--unstable-worker-options", "--no-prompt", file]
+    : [file];
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", timeout: 120_000 });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+describe("examples", () => {
+  it("demo.ts signs, loads, denies the escaper, refuses the tampered copy and prints the table", () => {
+    const { status, out } = runExample("examples/demo.ts");
+    assert.equal(status, 0, out);
+    assert.match(out, /weather\.forecast\('Oslo'\) -> \{"city":"Oslo"/);
+    assert.match(out, /tampered copy of weather: refused with ERR_SIGNATURE_INVALID/);
+    assert.match(out, /ctx\.get\(database\)\s+denied \(ERR_PERMISSION_DENIED\)/);
+    assert.match(out, new RegExp(`Runtime: ${runtime}\\.`));
+    for (const name of ["weather", "catalog", "escaper"]) {
+      assert.match(out, new RegExp(`^${name}\\s+\\S+\\s+active\\s+trusted`, "m"));
+    }
+    if (runtime !== "bun") assert.doesNotMatch(out, /ESCAPED/);
+  });
+
+  it("quick_start.ts runs", () => {
+    const { status, out } = runExample("examples/quick_start.ts");
+    assert.equal(status, 0, out);
+    assert.match(out, /Hello, Ada/);
+  });
+});
