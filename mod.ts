@@ -1,7 +1,8 @@
 /**
  * bulkhead: a plugin host for Deno, Bun and Node 26. Every JS/TS plugin runs in its own worker
- * with permissions derived from its manifest; the host brokers its context and network access
- * and reports exactly what the runtime enforces.
+ * with permissions derived from its manifest; the host brokers its context and network access,
+ * verifies signatures before it loads the same bytes, and reports exactly what the runtime
+ * enforces.
  *
  * @example
  * ```ts
@@ -16,8 +17,14 @@
  * @module
  */
 
-export { type HostOptions, PluginHost } from "./lib/host.ts";
-export { Plugin, type PluginInfo, type PluginStatus } from "./lib/plugin.ts";
+export {
+  HOST_API_VERSION,
+  type HostOptions,
+  PluginHost,
+  type TrustOptions,
+  type UnloadOptions,
+} from "./lib/host.ts";
+export { Plugin, type PluginInfo, type PluginStatus, type TrustInfo } from "./lib/plugin.ts";
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -27,11 +34,56 @@ export {
 } from "./lib/errors.ts";
 export {
   DEFAULT_MANIFEST_LIMITS,
+  LIMIT_RANGES,
   loadManifest,
   type Manifest,
   type ManifestLimits,
   parseManifest,
+  parseManifestText,
 } from "./lib/manifest.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
 export { type Denial, PREDEFINED_CONTEXT_KEYS } from "./lib/context.ts";
-export type { Enforcement, EnforcementEntry } from "./permissions/enforcement.ts";
+export type {
+  Enforcement,
+  EnforcementArea,
+  EnforcementEntry,
+  RuntimeName,
+} from "./permissions/enforcement.ts";
+export {
+  isLegalTransition,
+  Lifecycle,
+  PLUGIN_STATES,
+  type PluginState,
+  type StateChange,
+  type Transition,
+  TRANSITIONS,
+} from "./lib/lifecycle.ts";
+export { Emitter, HOST_EVENTS, type HostEventName, type HostEvents } from "./lib/events.ts";
+export {
+  type HookCallInfo,
+  type HookHandler,
+  HookPriority,
+  HookRegistry,
+  type HookRunOptions,
+  type HookRunResult,
+  type HookStats,
+  STANDARD_HOOKS,
+} from "./lib/hooks.ts";
+export { checkEngine, dependentsOf, resolveLoadOrder, unloadOrder } from "./lib/dependencies.ts";
+export { checkLimits, DEFAULT_LIMITS, type Limits, tightenLimits } from "./lib/limits.ts";
+export {
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  type UnmountBehavior,
+  type Violation,
+  ViolationTracker,
+  type ViolationType,
+} from "./lib/violations.ts";
+export { type PluginMetricsSnapshot, renderPrometheus } from "./lib/metrics.ts";
+export { AuditLog, type AuditSink, redactSecrets } from "./lib/audit.ts";
+export {
+  resolvePolicy,
+  TRUST_PRESETS,
+  type TrustPolicy,
+  type TrustPolicyInput,
+  type TrustPresetName,
+} from "./lib/trust/policy.ts";

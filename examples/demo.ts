@@ -49,7 +49,9 @@ async function sign(dir: string, secretKey: Uint8Array): Promise<void> {
 }
 
 const key = generateKeyPair();
-for (const name of ["weather", "catalog", "escaper"]) await sign(join(plugins, name), key.secretKey);
+for (const name of ["weather", "catalog", "escaper"]) {
+  await sign(join(plugins, name), key.secretKey);
+}
 const listPath = join(work, "trust-list.bin");
 const secret = { passphrase: "demo passphrase (use a real secret)" };
 // scrypt cost 2^15 keeps the demo quick; the default is 2^17.
@@ -75,20 +77,28 @@ try {
   const catalog = await host.load("catalog");
   const escaper = await host.load("escaper");
 
-  console.log("weather.forecast('Oslo') ->", JSON.stringify(await weather.call("forecast", "Oslo")));
+  console.log(
+    "weather.forecast('Oslo') ->",
+    JSON.stringify(await weather.call("forecast", "Oslo")),
+  );
   console.log("catalog.find('bk-1')     ->", JSON.stringify(await catalog.call("find", "bk-1")));
   console.log("catalog.vandalize()      ->", await catalog.call("vandalize"));
   const hooked = await host.hooks.run("on_request", { path: "/checkout" });
   console.log("hooks.run(on_request)    ->", JSON.stringify(hooked.value));
   console.log("\nescaper.escape():");
-  for (const [what, outcome] of Object.entries(await escaper.call("escape") as Record<string, string>)) {
+  for (
+    const [what, outcome] of Object.entries(await escaper.call("escape") as Record<string, string>)
+  ) {
     console.log(`  ${what.padEnd(24)} ${outcome}`);
   }
 
   // A tampered copy: one byte changed after signing. A second host with the same trust list.
   const tampered = join(work, "tampered", "weather");
   cpSync(join(plugins, "weather"), tampered, { recursive: true });
-  writeFileSync(join(tampered, "mod.ts"), "export default { methods: { forecast: () => 'pwned' } };");
+  writeFileSync(
+    join(tampered, "mod.ts"),
+    "export default { methods: { forecast: () => 'pwned' } };",
+  );
   const second = new PluginHost({ policy: "standard", trust: { listPath, secret } });
   try {
     await second.load(tampered);
@@ -99,7 +109,9 @@ try {
     await second.close();
   }
 
-  console.log(`\nRuntime: ${runtime}. Enforcement per plugin (* = enforced by the runtime or host):`);
+  console.log(
+    `\nRuntime: ${runtime}. Enforcement per plugin (* = enforced by the runtime or host):`,
+  );
   const rows = host.list().map((i) => {
     const e = i.enforcement;
     const cell = (k: "filesystem" | "network" | "env" | "memory" | "cpu") =>
@@ -120,13 +132,30 @@ try {
       String(m?.violationCount ?? 0),
     ];
   });
-  const header = ["plugin", "version", "status", "trust", "filesystem", "network", "env", "memory", "cpu", "calls", "p50 ms", "violations"];
+  const header = [
+    "plugin",
+    "version",
+    "status",
+    "trust",
+    "filesystem",
+    "network",
+    "env",
+    "memory",
+    "cpu",
+    "calls",
+    "p50 ms",
+    "violations",
+  ];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
   const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c] ?? 0)).join("  ");
   console.log(line(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const r of rows) console.log(line(r));
-  console.log(`\n${auditLines.length} audit events written; e.g. ${auditLines.find((l) => l.includes('"permission_denied"')) ?? auditLines[0]}`);
+  console.log(
+    `\n${auditLines.length} audit events written; e.g. ${
+      auditLines.find((l) => l.includes('"permission_denied"')) ?? auditLines[0]
+    }`,
+  );
 } finally {
   await host.close();
   server.close();

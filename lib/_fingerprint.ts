@@ -18,7 +18,9 @@ export async function fingerprint(dir: string, maxEntries = 10_000): Promise<str
     const st = await lstat(path);
     parts.push(`${rel}:${st.size}:${st.mtimeMs}`);
     if (st.isDirectory()) {
-      for (const name of (await readdir(path)).sort()) await walk(join(path, name), `${rel}/${name}`);
+      for (const name of (await readdir(path)).sort()) {
+        await walk(join(path, name), `${rel}/${name}`);
+      }
     }
   };
   await walk(dir, "");

@@ -59,13 +59,22 @@ export async function preparePackage(
   });
   const bytes = snapshot.files.get("plugin.json");
   if (bytes === undefined) {
-    throw new PluginError("ERR_MANIFEST_INVALID", `Cannot load plugin in "${dir}": plugin.json is missing`, {
-      hint: "Create plugin.json in the plugin directory",
-    });
+    throw new PluginError(
+      "ERR_MANIFEST_INVALID",
+      `Cannot load plugin in "${dir}": plugin.json is missing`,
+      {
+        hint: "Create plugin.json in the plugin directory",
+      },
+    );
   }
   const manifest = parseManifestText(new TextDecoder().decode(bytes), snapshot.dir);
   const decision = evaluateTrust(
-    { name: manifest.name, version: manifest.version, digest: snapshot.digest, signature: snapshot.signature },
+    {
+      name: manifest.name,
+      version: manifest.version,
+      digest: snapshot.digest,
+      signature: snapshot.signature,
+    },
     options.store,
     options.policy,
   );
@@ -83,7 +92,12 @@ export async function preparePackage(
     modifiedAt,
   };
   if (!decision.allowed || !options.policy.requireSignature) {
-    return { ...base, codeDir: snapshot.dir, codeManifest: manifest, cleanup: () => Promise.resolve() };
+    return {
+      ...base,
+      codeDir: snapshot.dir,
+      codeManifest: manifest,
+      cleanup: () => Promise.resolve(),
+    };
   }
   const copyRoot = await mkdtemp(join(tmpdir(), `bulkhead-${manifest.name}-`));
   const codeDir = join(copyRoot, "pkg");

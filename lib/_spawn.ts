@@ -73,7 +73,12 @@ export async function spawnInstance(
   }
   const frameworkRead = adapter.frameworkRead();
   const grants = deriveGrants(
-    { pluginDir, network: manifest.permissions.network, filesystem: { read, write }, env: manifest.permissions.env },
+    {
+      pluginDir,
+      network: manifest.permissions.network,
+      filesystem: { read, write },
+      env: manifest.permissions.env,
+    },
     { frameworkRead },
   );
   const enforcement = describeEnforcement(adapter.name, { network: manifest.permissions.network });
@@ -81,7 +86,9 @@ export async function spawnInstance(
   if (missing.length > 0) {
     throw new PluginError(
       "ERR_RUNTIME_UNSUPPORTED",
-      `Cannot load plugin "${name}": ${adapter.name} does not enforce ${missing.join(", ")} in the worker tier`,
+      `Cannot load plugin "${name}": ${adapter.name} does not enforce ${
+        missing.join(", ")
+      } in the worker tier`,
       { hint: "Run the host on Deno or Node, or relax requireEnforcement", plugin: name },
     );
   }
@@ -92,7 +99,7 @@ export async function spawnInstance(
   }
   const call = new MessageChannel();
   const ctx = new MessageChannel();
-  let instance: WorkerInstance | undefined;
+  const holder: { instance?: WorkerInstance } = {};
   const api = createContextApi({
     plugin: name,
     read: manifest.permissions.context.read,
@@ -104,12 +111,13 @@ export async function spawnInstance(
     onDenied: options.onDenied,
     onLimit: options.onLimit,
     onHook: (hook, priority) => {
-      if (instance !== undefined) options.onHook(instance, hook, priority);
+      if (holder.instance !== undefined) options.onHook(holder.instance, hook, priority);
     },
   });
   const closeContext = exposeGuarded(api, ctx.port1, {
     plugin: name,
-    onRefused: (r) => options.onDenied({ plugin: name, what: "proxy", target: `${r.type} ${r.path}` }),
+    onRefused: (r) =>
+      options.onDenied({ plugin: name, what: "proxy", target: `${r.type} ${r.path}` }),
   });
   const worker = adapter.spawn({
     name,
@@ -125,19 +133,23 @@ export async function spawnInstance(
     callPort: call.port2,
     ctxPort: ctx.port2,
   });
-  instance = new WorkerInstance({
+  const instance = new WorkerInstance({
     name,
     worker,
     port: call.port1,
     closeContext,
     onFailure: (inst, failure) => options.onFailure(inst, failure),
   });
+  holder.instance = instance;
   try {
     await instance.waitReady(options.loadTimeoutMs);
   } catch (error) {
     const e = error instanceof PluginError
       ? error
-      : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}"`, { cause: error, plugin: name });
+      : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}"`, {
+        cause: error,
+        plugin: name,
+      });
     await instance.terminate(e);
     throw e;
   }

@@ -26,15 +26,26 @@ import type { InstanceFailure, WorkerInstance } from "./instance.ts";
 import { Lifecycle, type PluginState } from "./lifecycle.ts";
 import { Emitter, type HostEvents } from "./events.ts";
 import { HookPriority, HookRegistry } from "./hooks.ts";
-import { type Catalog, checkEngine, dependentsOf, resolveLoadOrder, unloadOrder } from "./dependencies.ts";
-import { PluginMetrics, renderPrometheus, type PluginMetricsSnapshot } from "./metrics.ts";
-import { type UnmountBehavior, type ViolationType, ViolationTracker } from "./violations.ts";
+import {
+  type Catalog,
+  checkEngine,
+  dependentsOf,
+  resolveLoadOrder,
+  unloadOrder,
+} from "./dependencies.ts";
+import { PluginMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./metrics.ts";
+import { type UnmountBehavior, ViolationTracker, type ViolationType } from "./violations.ts";
 import { AuditLog, type AuditSink } from "./audit.ts";
 import { checkLimits, type Limits, tightenLimits } from "./limits.ts";
 import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
-import { preparePackage, type PreparedPackage } from "./_package.ts";
+import { type PreparedPackage, preparePackage } from "./_package.ts";
 import { fingerprint } from "./_fingerprint.ts";
-import { resolvePolicy, type TrustPolicy, type TrustPolicyInput, type TrustPresetName } from "./trust/policy.ts";
+import {
+  resolvePolicy,
+  type TrustPolicy,
+  type TrustPolicyInput,
+  type TrustPresetName,
+} from "./trust/policy.ts";
 import { createTrustStore, type TrustStore } from "./trust/trust_store.ts";
 import { openTrustList, type TrustListFile, type TrustSecret } from "./trust/trust_file.ts";
 import { recordVersion } from "./trust/trust_list.ts";
@@ -162,7 +173,8 @@ export class PluginHost {
     });
     this.hooks = new HookRegistry({
       timeoutMs: options.hookTimeoutMs ?? 5000,
-      onHandlerError: (error) => this.#logger.warn(`Hook handler failed: ${(error as Error).message}`, {}),
+      onHandlerError: (error) =>
+        this.#logger.warn(`Hook handler failed: ${(error as Error).message}`, {}),
     });
   }
 
@@ -219,10 +231,14 @@ export class PluginHost {
       try {
         names = (await readdir(abs)).sort();
       } catch (cause) {
-        throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot discover plugins: directory "${abs}" is unreadable`, {
-          hint: "Fix pluginDirs",
-          cause,
-        });
+        throw new PluginError(
+          "ERR_PLUGIN_NOT_FOUND",
+          `Cannot discover plugins: directory "${abs}" is unreadable`,
+          {
+            hint: "Fix pluginDirs",
+            cause,
+          },
+        );
       }
       for (const n of names) {
         const dir = join(abs, n);
@@ -398,7 +414,12 @@ export class PluginHost {
       modifiedAt: undefined,
       enforcement: undefined,
       limits: { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
-      permissions: { network: "none", filesystem: { read: [], write: [] }, env: [], context: { read: [], write: [] } },
+      permissions: {
+        network: "none",
+        filesystem: { read: [], write: [] },
+        env: [],
+        context: { read: [], write: [] },
+      },
       lastError: e.manifestError === undefined
         ? undefined
         : { code: e.manifestError.code, message: e.manifestError.message },
@@ -421,7 +442,14 @@ export class PluginHost {
   }
 
   #catalog(): Catalog {
-    const c = new Map<string, { version: string; dependencies: Record<string, string>; optionalDependencies: Record<string, string> }>();
+    const c = new Map<
+      string,
+      {
+        version: string;
+        dependencies: Record<string, string>;
+        optionalDependencies: Record<string, string>;
+      }
+    >();
     for (const e of this.#entries.values()) {
       if (e.manifest === undefined) continue;
       c.set(e.manifest.name, {
@@ -455,19 +483,28 @@ export class PluginHost {
       entry = await this.#register(resolve(nameOrDir), new Map());
     }
     if (entry === undefined) {
-      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot load plugin "${nameOrDir}": it was not discovered`, {
-        hint: "Call discover() first, check pluginDirs, or pass the plugin's directory",
-      });
+      throw new PluginError(
+        "ERR_PLUGIN_NOT_FOUND",
+        `Cannot load plugin "${nameOrDir}": it was not discovered`,
+        {
+          hint: "Call discover() first, check pluginDirs, or pass the plugin's directory",
+        },
+      );
     }
     if (entry.manifest === undefined) {
-      throw entry.manifestError ?? new PluginError("ERR_MANIFEST_INVALID", `Cannot load plugin in "${entry.dir}"`);
+      throw entry.manifestError ??
+        new PluginError("ERR_MANIFEST_INVALID", `Cannot load plugin in "${entry.dir}"`);
     }
     const name = entry.manifest.name;
     if (entry.plugin !== undefined && LOADED.includes(entry.plugin.status)) {
-      throw new PluginError("ERR_DUPLICATE", `Cannot load plugin "${name}": it is already ${entry.plugin.status}`, {
-        hint: "Unload it first, or use reload()",
-        plugin: name,
-      });
+      throw new PluginError(
+        "ERR_DUPLICATE",
+        `Cannot load plugin "${name}": it is already ${entry.plugin.status}`,
+        {
+          hint: "Unload it first, or use reload()",
+          plugin: name,
+        },
+      );
     }
     const order = resolveLoadOrder([name], this.#catalog());
     for (const dep of order) {
@@ -479,7 +516,9 @@ export class PluginHost {
 
   #effectiveLimits(manifest: Manifest): Manifest {
     const declared = manifest.limits;
-    if (this.#options.maxLimits !== undefined) checkLimits(declared, this.#options.maxLimits, manifest.name);
+    if (this.#options.maxLimits !== undefined) {
+      checkLimits(declared, this.#options.maxLimits, manifest.name);
+    }
     const t = this.#policy.tightenLimits;
     return t === undefined ? manifest : { ...manifest, limits: tightenLimits(declared, t) };
   }
@@ -492,7 +531,10 @@ export class PluginHost {
   }
 
   async #prepare(entry: Entry): Promise<PreparedPackage> {
-    const prepared = await preparePackage(entry.dir, { policy: this.#policy, store: await this.#getTrustStore() });
+    const prepared = await preparePackage(entry.dir, {
+      policy: this.#policy,
+      store: await this.#getTrustStore(),
+    });
     const d = prepared.decision;
     const record = entry.record as PluginRecord;
     record.digest = prepared.digest;
@@ -522,10 +564,14 @@ export class PluginHost {
     const record = entry.record as PluginRecord;
     const name = prepared.manifest.name;
     if (prepared.codeManifest.entry === undefined) {
-      throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load plugin "${name}": native plugins are not wired into this host yet`, {
-        hint: "Use ffi/native_plugin.ts startNativePlugin() directly",
-        plugin: name,
-      });
+      throw new PluginError(
+        "ERR_RUNTIME_UNSUPPORTED",
+        `Cannot load plugin "${name}": native plugins are not wired into this host yet`,
+        {
+          hint: "Use ffi/native_plugin.ts startNativePlugin() directly",
+          plugin: name,
+        },
+      );
     }
     const adapter = await this.#getAdapter();
     entry.hookPriorities = new Map();
@@ -569,14 +615,18 @@ export class PluginHost {
       }
     } catch (error) {
       await prepared?.cleanup();
-      const e = error instanceof PluginError
-        ? error
-        : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}": ${(error as Error).message}`, {
+      const e = error instanceof PluginError ? error : new PluginError(
+        "ERR_PLUGIN_INIT",
+        `Cannot load plugin "${name}": ${(error as Error).message}`,
+        {
           cause: error,
           plugin: name,
-        });
+        },
+      );
       record.lastError = e;
-      const trustFailure = ["ERR_UNTRUSTED", "ERR_SIGNATURE_INVALID", "ERR_DOWNGRADE"].includes(e.code);
+      const trustFailure = ["ERR_UNTRUSTED", "ERR_SIGNATURE_INVALID", "ERR_DOWNGRADE"].includes(
+        e.code,
+      );
       record.lifecycle.transition(trustFailure ? "untrusted" : "failed", e.message);
       entry.plugin?.attach(undefined);
       this.#audit?.write("load", name, { ok: false, code: e.code, message: e.message });
@@ -588,7 +638,11 @@ export class PluginHost {
     record.lifecycle.transition("active", "loaded");
     entry.fingerprint = undefined;
     await this.#recordTrustedVersion(record);
-    this.#audit?.write("load", name, { ok: true, version: record.manifest.version, digest: record.digest });
+    this.#audit?.write("load", name, {
+      ok: true,
+      version: record.manifest.version,
+      digest: record.digest,
+    });
     this.events.emit("after_load", { plugin: name, durationMs: performance.now() - t0 });
     this.#logger.info(`Loaded plugin "${name}" ${record.manifest.version}`, { plugin: name });
     void this.hooks.runParallel("on_plugin_load", { plugin: name }).catch(() => {});
@@ -608,7 +662,8 @@ export class PluginHost {
     const record = entry.record;
     if (plugin === undefined || record === undefined) return;
     const name = record.manifest.name;
-    const priority = entry.hookPriorities.get(hook) ?? record.manifest.hooks[hook] ?? HookPriority.NORMAL;
+    const priority = entry.hookPriorities.get(hook) ?? record.manifest.hooks[hook] ??
+      HookPriority.NORMAL;
     const timeoutMs = this.#options.hookTimeoutMs ?? 5000;
     entry.hookUnregister.push(
       this.hooks.register(hook, {
@@ -625,9 +680,15 @@ export class PluginHost {
   }
 
   #onDenied(d: Denial): void {
-    this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, { ...d });
+    this.#logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, {
+      ...d,
+    });
     this.#audit?.write("permission_denied", d.plugin, { what: d.what, target: d.target });
-    this.events.emit("violation", { plugin: d.plugin, kind: `permission:${d.what}`, detail: d.target });
+    this.events.emit("violation", {
+      plugin: d.plugin,
+      kind: `permission:${d.what}`,
+      detail: d.target,
+    });
     this.#options.onDenied?.(d);
   }
 
@@ -647,7 +708,8 @@ export class PluginHost {
   async #unmount(entry: Entry): Promise<void> {
     const record = entry.record as PluginRecord;
     const name = record.manifest.name;
-    const reason = `auto-unmount: ${record.violations.count} violations (threshold ${record.violations.behavior.threshold})`;
+    const reason =
+      `auto-unmount: ${record.violations.count} violations (threshold ${record.violations.behavior.threshold})`;
     this.#audit?.write("unmount", name, { violations: record.violations.count });
     this.#logger.error(`Unmounting plugin "${name}": ${reason}`, { plugin: name });
     const state = record.lifecycle.state;
@@ -656,7 +718,11 @@ export class PluginHost {
     }
   }
 
-  async #onFailure(entry: Entry, instance: WorkerInstance, failure: InstanceFailure): Promise<void> {
+  async #onFailure(
+    entry: Entry,
+    instance: WorkerInstance,
+    failure: InstanceFailure,
+  ): Promise<void> {
     const plugin = entry.plugin;
     const record = entry.record as PluginRecord;
     if (plugin === undefined || plugin.instance !== instance) {
@@ -667,20 +733,35 @@ export class PluginHost {
     const name = record.manifest.name;
     record.lastError = failure.error;
     this.#removeHooks(entry);
-    if (LOADED.includes(record.lifecycle.state)) record.lifecycle.transition("failed", failure.error.message);
+    if (LOADED.includes(record.lifecycle.state)) {
+      record.lifecycle.transition("failed", failure.error.message);
+    }
     plugin.attach(undefined);
-    this.#logger.error(`Plugin "${name}" failed: ${failure.error.message}`, { plugin: name, code: failure.error.code });
+    this.#logger.error(`Plugin "${name}" failed: ${failure.error.message}`, {
+      plugin: name,
+      code: failure.error.code,
+    });
     this.#audit?.write("crash", name, { kind: failure.kind, code: failure.error.code });
     this.events.emit("error", { plugin: name, error: failure.error });
     await instance.terminate(failure.error);
     const limits = record.manifest.limits;
     const unmounted = this.#violation(entry, {
       type: failure.kind,
-      used: failure.kind === "heap" ? limits.heapMb : failure.kind === "timeout" ? limits.cpuTimeMs + 1 : 1,
-      limit: failure.kind === "heap" ? limits.heapMb : failure.kind === "timeout" ? limits.cpuTimeMs : 0,
+      used: failure.kind === "heap"
+        ? limits.heapMb
+        : failure.kind === "timeout"
+        ? limits.cpuTimeMs + 1
+        : 1,
+      limit: failure.kind === "heap"
+        ? limits.heapMb
+        : failure.kind === "timeout"
+        ? limits.cpuTimeMs
+        : 0,
     });
     if (!unmounted && this.#options.restartOnFailure === true && !this.#closed) {
-      await this.#loadOne(entry).catch((e) => this.#logger.error(`Restart of "${name}" failed: ${(e as Error).message}`, {}));
+      await this.#loadOne(entry).catch((e) =>
+        this.#logger.error(`Restart of "${name}" failed: ${(e as Error).message}`, {})
+      );
     }
   }
 
@@ -711,7 +792,11 @@ export class PluginHost {
     const entry = this.#loadedEntry(name, "resume");
     const record = entry.record as PluginRecord;
     if (record.lifecycle.state !== "inactive") {
-      throw new PluginError("ERR_STATE", `Cannot resume plugin "${name}": it is ${record.lifecycle.state}`, { hint: "Only a paused plugin can resume", plugin: name });
+      throw new PluginError(
+        "ERR_STATE",
+        `Cannot resume plugin "${name}": it is ${record.lifecycle.state}`,
+        { hint: "Only a paused plugin can resume", plugin: name },
+      );
     }
     await entry.plugin?.lifecycle("resume", record.manifest.limits.cpuTimeMs).catch(() => {});
     this.hooks.resumePlugin(name);
@@ -721,7 +806,11 @@ export class PluginHost {
   #loadedEntry(name: string, action: string): Entry {
     const entry = this.#entries.get(name);
     if (entry?.record === undefined) {
-      throw new PluginError("ERR_PLUGIN_NOT_FOUND", `Cannot ${action} plugin "${name}": it is unknown`, { hint: "Check host.list()" });
+      throw new PluginError(
+        "ERR_PLUGIN_NOT_FOUND",
+        `Cannot ${action} plugin "${name}": it is unknown`,
+        { hint: "Check host.list()" },
+      );
     }
     return entry;
   }
@@ -748,10 +837,16 @@ export class PluginHost {
     const dependents = dependentsOf(name, this.#catalog()).filter((d) => this.isLoaded(d));
     if (dependents.length > 0) {
       if (options.cascade !== true) {
-        throw new PluginError("ERR_DEPENDENCY", `Cannot unload plugin "${name}": ${dependents.map((d) => `"${d}"`).join(", ")} depend on it`, {
-          hint: "Unload them first, or pass { cascade: true }",
-          plugin: name,
-        });
+        throw new PluginError(
+          "ERR_DEPENDENCY",
+          `Cannot unload plugin "${name}": ${
+            dependents.map((d) => `"${d}"`).join(", ")
+          } depend on it`,
+          {
+            hint: "Unload them first, or pass { cascade: true }",
+            plugin: name,
+          },
+        );
       }
       for (const d of dependents) await this.unload(d, { reason: `cascade from "${name}"` });
     }
@@ -767,13 +862,22 @@ export class PluginHost {
         try {
           await instance.send(KIND_LIFECYCLE, step, undefined, deadline);
         } catch (error) {
-          this.#logger.warn(`Plugin "${name}" ${step} did not finish cleanly: ${(error as Error).message}`, { plugin: name });
+          this.#logger.warn(
+            `Plugin "${name}" ${step} did not finish cleanly: ${(error as Error).message}`,
+            { plugin: name },
+          );
           break;
         }
       }
     }
     entry.plugin?.attach(undefined);
-    await instance?.terminate(new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot finish call: plugin "${name}" was unloaded`, { plugin: name }));
+    await instance?.terminate(
+      new PluginError(
+        "ERR_PLUGIN_NOT_ACTIVE",
+        `Cannot finish call: plugin "${name}" was unloaded`,
+        { plugin: name },
+      ),
+    );
     await entry.cleanup?.();
     entry.cleanup = undefined;
     record.lifecycle.transition("unloaded", reason);
@@ -789,7 +893,10 @@ export class PluginHost {
    */
   async unloadAll(): Promise<void> {
     const names = [...this.#entries.values()]
-      .filter((e) => e.record !== undefined && !["unloaded", "available", "untrusted"].includes(e.record.lifecycle.state))
+      .filter((e) =>
+        e.record !== undefined &&
+        !["unloaded", "available", "untrusted"].includes(e.record.lifecycle.state)
+      )
       .map((e) => (e.record as PluginRecord).manifest.name);
     for (const name of unloadOrder(names, this.#catalog())) {
       await this.unload(name, { reason: "unload all", cascade: true }).catch((e) =>
@@ -834,23 +941,46 @@ export class PluginHost {
     const name = record.manifest.name;
     const old = plugin?.instance;
     if (plugin === undefined || old === undefined || !LOADED.includes(record.lifecycle.state)) {
-      throw new PluginError("ERR_STATE", `Cannot reload plugin "${name}": it is ${record.lifecycle.state}`, { hint: "Load it instead", plugin: name });
+      throw new PluginError(
+        "ERR_STATE",
+        `Cannot reload plugin "${name}": it is ${record.lifecycle.state}`,
+        { hint: "Load it instead", plugin: name },
+      );
     }
     this.events.emit("reload", { plugin: name, reason: "reload requested" });
-    const before = { manifest: record.manifest, digest: record.digest, trust: record.trust, size: record.size, enforcement: record.enforcement, modifiedAt: record.modifiedAt };
+    const before = {
+      manifest: record.manifest,
+      digest: record.digest,
+      trust: record.trust,
+      size: record.size,
+      enforcement: record.enforcement,
+      modifiedAt: record.modifiedAt,
+    };
     let prepared: PreparedPackage | undefined;
     let next: WorkerInstance | undefined;
     try {
       prepared = await this.#prepare(entry);
       if (prepared.manifest.name !== name) {
-        throw new PluginError("ERR_MANIFEST_INVALID", `Cannot reload plugin "${name}": the new manifest names "${prepared.manifest.name}"`, { plugin: name });
+        throw new PluginError(
+          "ERR_MANIFEST_INVALID",
+          `Cannot reload plugin "${name}": the new manifest names "${prepared.manifest.name}"`,
+          { plugin: name },
+        );
       }
       next = await this.#startInstance(entry, prepared);
     } catch (error) {
       Object.assign(record, before);
       await prepared?.cleanup();
-      const e = error instanceof PluginError ? error : new PluginError("ERR_PLUGIN_INIT", `Cannot reload plugin "${name}"`, { cause: error, plugin: name });
-      this.#logger.error(`Reload of "${name}" failed, keeping ${before.manifest.version}: ${e.message}`, { plugin: name });
+      const e = error instanceof PluginError
+        ? error
+        : new PluginError("ERR_PLUGIN_INIT", `Cannot reload plugin "${name}"`, {
+          cause: error,
+          plugin: name,
+        });
+      this.#logger.error(
+        `Reload of "${name}" failed, keeping ${before.manifest.version}: ${e.message}`,
+        { plugin: name },
+      );
       this.#audit?.write("load", name, { ok: false, reload: true, code: e.code });
       this.events.emit("error", { plugin: name, error: e });
       throw e;
@@ -859,7 +989,12 @@ export class PluginHost {
     try {
       if (release !== undefined) {
         await old.drain(record.manifest.limits.cpuTimeMs);
-        const state = await old.send(KIND_LIFECYCLE, "snapshot", undefined, record.manifest.limits.cpuTimeMs);
+        const state = await old.send(
+          KIND_LIFECYCLE,
+          "snapshot",
+          undefined,
+          record.manifest.limits.cpuTimeMs,
+        );
         await next.send(KIND_LIFECYCLE, "restore", state, record.manifest.limits.cpuTimeMs);
       }
       if (next.ready?.lifecycle.includes("start")) {
@@ -868,7 +1003,11 @@ export class PluginHost {
     } catch (error) {
       release?.();
       Object.assign(record, before);
-      await next.terminate(error instanceof PluginError ? error : new PluginError("ERR_PLUGIN_INIT", "state handover failed", { cause: error }));
+      await next.terminate(
+        error instanceof PluginError
+          ? error
+          : new PluginError("ERR_PLUGIN_INIT", "state handover failed", { cause: error }),
+      );
       await prepared.cleanup();
       throw error;
     }
@@ -883,14 +1022,29 @@ export class PluginHost {
     const oldCleanup = entry.cleanup;
     entry.cleanup = prepared.cleanup;
     await this.#recordTrustedVersion(record);
-    this.#audit?.write("load", name, { ok: true, reload: true, version: record.manifest.version, digest: record.digest });
-    this.#logger.info(`Reloaded plugin "${name}": ${before.manifest.version} -> ${record.manifest.version}`, { plugin: name });
+    this.#audit?.write("load", name, {
+      ok: true,
+      reload: true,
+      version: record.manifest.version,
+      digest: record.digest,
+    });
+    this.#logger.info(
+      `Reloaded plugin "${name}": ${before.manifest.version} -> ${record.manifest.version}`,
+      { plugin: name },
+    );
     // The old instance finishes what it was doing, then stops.
     await old.drain(before.manifest.limits.cpuTimeMs);
     if (old.ready?.lifecycle.includes("shutdown")) {
-      await old.send(KIND_LIFECYCLE, "shutdown", undefined, this.#options.shutdownTimeoutMs ?? 2000).catch(() => {});
+      await old.send(KIND_LIFECYCLE, "shutdown", undefined, this.#options.shutdownTimeoutMs ?? 2000)
+        .catch(() => {});
     }
-    await old.terminate(new PluginError("ERR_PLUGIN_NOT_ACTIVE", `Cannot finish call: plugin "${name}" was replaced`, { plugin: name }));
+    await old.terminate(
+      new PluginError(
+        "ERR_PLUGIN_NOT_ACTIVE",
+        `Cannot finish call: plugin "${name}" was replaced`,
+        { plugin: name },
+      ),
+    );
     await oldCleanup?.();
   }
 
@@ -965,13 +1119,19 @@ export class PluginHost {
       await Promise.all([...this.#entries.values()].map(async (entry) => {
         const record = entry.record;
         const instance = entry.plugin?.instance;
-        if (record === undefined || instance === undefined || record.lifecycle.state !== "active") return;
+        if (record === undefined || instance === undefined || record.lifecycle.state !== "active") {
+          return;
+        }
         try {
-          const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as { heapUsed?: number };
+          const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as {
+            heapUsed?: number;
+          };
           if (typeof s?.heapUsed === "number") {
             record.metrics.setGauges({ heapBytes: s.heapUsed });
             const limit = record.manifest.limits.heapMb * 1024 * 1024;
-            if (s.heapUsed > limit) this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
+            if (s.heapUsed > limit) {
+              this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
+            }
           }
         } catch {
           // A plugin that cannot answer in time is reported by its call deadline, not here.
@@ -1014,7 +1174,10 @@ export class PluginHost {
       uptimeSeconds: (Date.now() - this.#started) / 1000,
       residentBytes: mem.rss,
       heapBytes: mem.heapUsed,
-      runtime: { name: process.versions.deno ? "deno" : process.versions.bun ? "bun" : "node", version: process.versions.deno ?? process.versions.bun ?? process.versions.node },
+      runtime: {
+        name: process.versions.deno ? "deno" : process.versions.bun ? "bun" : "node",
+        version: process.versions.deno ?? process.versions.bun ?? process.versions.node,
+      },
     });
   }
 
@@ -1034,7 +1197,9 @@ export class PluginHost {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", { hint: "Create a new PluginHost" });
+      throw new PluginError("ERR_HOST_CLOSED", "Cannot use the plugin host: it was closed", {
+        hint: "Create a new PluginHost",
+      });
     }
   }
 }

@@ -224,7 +224,9 @@ export class Plugin {
     if (state === "failed") {
       return new PluginError(
         "ERR_PLUGIN_FAILED",
-        `Cannot ${action} on plugin "${this.name}": it failed (${this.#r.lastError?.code ?? "unknown"})`,
+        `Cannot ${action} on plugin "${this.name}": it failed (${
+          this.#r.lastError?.code ?? "unknown"
+        })`,
         { hint: "Load it again once the cause is fixed", plugin: this.name },
       );
     }

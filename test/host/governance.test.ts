@@ -26,10 +26,12 @@ describe("resource governance", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     port = (server.address() as { port: number }).port;
     writePlugin(root, "flaky", { entry: "./mod.ts", limits: { cpuTimeMs: 100 } }, {
-      "mod.ts": "export default { methods: { spin() { const end = Date.now() + 300; while (Date.now() < end) {} return 1; }, ok: () => 'ok' } };",
+      "mod.ts":
+        "export default { methods: { spin() { const end = Date.now() + 300; while (Date.now() < end) {} return 1; }, ok: () => 'ok' } };",
     });
     writePlugin(root, "steady", { entry: "./mod.ts" }, {
-      "mod.ts": "export default { methods: { ok: () => 'ok', fail() { throw new Error('nope'); } } };",
+      "mod.ts":
+        "export default { methods: { ok: () => 'ok', fail() { throw new Error('nope'); } } };",
     });
     writePlugin(root, "fetcher", {
       entry: "./mod.ts",
@@ -42,7 +44,9 @@ describe("resource governance", () => {
           return r.map((x) => x.status === "fulfilled" ? x.value : x.reason.code);
         } } };`,
     });
-    writePlugin(root, "greedy", { entry: "./mod.ts", limits: { heapMb: 4096 } }, { "mod.ts": "export default {}" });
+    writePlugin(root, "greedy", { entry: "./mod.ts", limits: { heapMb: 4096 } }, {
+      "mod.ts": "export default {}",
+    });
     host = new PluginHost({
       pluginDirs: [root],
       restartOnFailure: true,
@@ -61,21 +65,32 @@ describe("resource governance", () => {
   });
 
   it("refuses a manifest limit above the host bound and names the field", async () => {
-    await assert.rejects(host.load("greedy"), (e: unknown) => e instanceof PluginError && e.code === "ERR_LIMITS" && e.issues.some((i) => i.path === "limits.heapMb"));
+    await assert.rejects(
+      host.load("greedy"),
+      (e: unknown) =>
+        e instanceof PluginError && e.code === "ERR_LIMITS" &&
+        e.issues.some((i) => i.path === "limits.heapMb"),
+    );
   });
 
   it("records a violation per timeout, restarts, and unmounts at the threshold while others keep working", async () => {
     const steady = await host.load("steady");
     const flaky = await host.load("flaky");
     const kinds: string[] = [];
-    host.events.on("violation", (v) => kinds.push(`${v.plugin}:${v.kind}`));
+    host.events.on("violation", (v) => {
+      kinds.push(`${v.plugin}:${v.kind}`);
+    });
     for (let i = 1; i <= 3; i++) {
       await until(() => flaky.status === "active" || flaky.status === "unloaded");
       await assert.rejects(flaky.call("spin"), { code: "ERR_CALL_TIMEOUT" });
       assert.equal(await steady.call("ok"), "ok");
     }
     await until(() => flaky.status === "unloaded");
-    assert.deepEqual(kinds.filter((k) => k.startsWith("flaky")), ["flaky:timeout", "flaky:timeout", "flaky:timeout"]);
+    assert.deepEqual(kinds.filter((k) => k.startsWith("flaky")), [
+      "flaky:timeout",
+      "flaky:timeout",
+      "flaky:timeout",
+    ]);
     assert.equal(flaky.violations().length, 3);
     assert.ok(audit.some((a) => a.event === "unmount" && a.plugin === "flaky"));
     assert.equal(await steady.call("ok"), "ok");
@@ -92,9 +107,17 @@ describe("resource governance", () => {
     assert.ok(p.violations().some((v) => v.type === "connections" && v.limit === 1));
   });
 
-  it("a heap exhaustion is a heap violation on Node", { skip: runtime !== "node" ? "only Node reports ERR_WORKER_OUT_OF_MEMORY (Deno's nested worker goes silent, Bun has no limit)" : false }, async () => {
-    const dir = writePlugin(root, "bomb", { entry: "./mod.ts", limits: { heapMb: 16, cpuTimeMs: 10000 } }, {
-      "mod.ts": "export default { methods: { eat() { const k = []; for (;;) k.push(new Array(1e5).fill(1)); } } };",
+  it("a heap exhaustion is a heap violation on Node", {
+    skip: runtime !== "node"
+      ? "only Node reports ERR_WORKER_OUT_OF_MEMORY (Deno's nested worker goes silent, Bun has no limit)"
+      : false,
+  }, async () => {
+    const dir = writePlugin(root, "bomb", {
+      entry: "./mod.ts",
+      limits: { heapMb: 16, cpuTimeMs: 10000 },
+    }, {
+      "mod.ts":
+        "export default { methods: { eat() { const k = []; for (;;) k.push(new Array(1e5).fill(1)); } } };",
     });
     const h = new PluginHost({ unmount: { threshold: 1 } });
     try {
@@ -121,7 +144,9 @@ describe("resource governance", () => {
     monitor.stop();
     assert.ok((steady.metrics().heapBytes ?? 0) > 0, "self-reported heap sampled");
     const text = host.metricsText();
-    const calls = new RegExp(`^bulkhead_plugin_calls_total\\{plugin="steady"\\} (\\d+)$`, "m").exec(text);
+    const calls = new RegExp(`^bulkhead_plugin_calls_total\\{plugin="steady"\\} (\\d+)$`, "m").exec(
+      text,
+    );
     assert.equal(Number(calls?.[1]), m.calls);
     for (const line of text.split("\n")) {
       if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;

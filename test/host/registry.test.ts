@@ -9,10 +9,18 @@ import { removeDir, tempDir, writePlugin } from "../_helpers.ts";
 const hookPlugin = (tag: string, priority?: number) => `
 export default {
   async init(ctx) {
-    ${priority === undefined ? "" : `await ctx.hooks.on("on_request", (d) => ({ ...d, seen: [...(d.seen ?? []), "${tag}"] }), { priority: ${priority} });`}
+    ${
+  priority === undefined
+    ? ""
+    : `await ctx.hooks.on("on_request", (d) => ({ ...d, seen: [...(d.seen ?? []), "${tag}"] }), { priority: ${priority} });`
+}
   },
   hooks: {
-    ${priority === undefined ? `on_request: (d) => ({ ...d, seen: [...(d.seen ?? []), "${tag}"] }),` : ""}
+    ${
+  priority === undefined
+    ? `on_request: (d) => ({ ...d, seen: [...(d.seen ?? []), "${tag}"] }),`
+    : ""
+}
     lookup: (d) => (d.key === "${tag}" ? "found-by-${tag}" : undefined),
     // Past the run deadline (200 ms) but within the host hook deadline (500 ms): reported, not fatal.
     slow: () => new Promise((r) => setTimeout(() => r("late"), 300)),
@@ -27,19 +35,40 @@ describe("host registry", () => {
 
   before(async () => {
     root = tempDir();
-    writePlugin(root, "auth-core", { version: "2.3.0", entry: "./mod.ts" }, { "mod.ts": hookPlugin("auth") });
-    writePlugin(root, "api", { entry: "./mod.ts", dependencies: { "auth-core": "^2.1.0" }, hooks: { on_request: 300 } }, { "mod.ts": hookPlugin("api") });
+    writePlugin(root, "auth-core", { version: "2.3.0", entry: "./mod.ts" }, {
+      "mod.ts": hookPlugin("auth"),
+    });
+    writePlugin(root, "api", {
+      entry: "./mod.ts",
+      dependencies: { "auth-core": "^2.1.0" },
+      hooks: { on_request: 300 },
+    }, { "mod.ts": hookPlugin("api") });
     writePlugin(root, "early", { entry: "./mod.ts" }, { "mod.ts": hookPlugin("early", 50) });
     writePlugin(root, "tie-a", { entry: "./mod.ts" }, { "mod.ts": hookPlugin("tie-a", 200) });
     writePlugin(root, "tie-b", { entry: "./mod.ts" }, { "mod.ts": hookPlugin("tie-b", 200) });
-    writePlugin(root, "needs-new-auth", { entry: "./mod.ts", dependencies: { "auth-core": "^3.0.0" } }, { "mod.ts": "export default {}" });
-    writePlugin(root, "needs-missing", { entry: "./mod.ts", dependencies: { ghost: "^1.0.0" } }, { "mod.ts": "export default {}" });
-    writePlugin(root, "cycle-a", { entry: "./mod.ts", dependencies: { "cycle-b": "*" } }, { "mod.ts": "export default {}" });
-    writePlugin(root, "cycle-b", { entry: "./mod.ts", dependencies: { "cycle-a": "*" } }, { "mod.ts": "export default {}" });
-    writePlugin(root, "future", { entry: "./mod.ts", engine: "^2.0.0" }, { "mod.ts": "export default {}" });
+    writePlugin(root, "needs-new-auth", {
+      entry: "./mod.ts",
+      dependencies: { "auth-core": "^3.0.0" },
+    }, { "mod.ts": "export default {}" });
+    writePlugin(root, "needs-missing", { entry: "./mod.ts", dependencies: { ghost: "^1.0.0" } }, {
+      "mod.ts": "export default {}",
+    });
+    writePlugin(root, "cycle-a", { entry: "./mod.ts", dependencies: { "cycle-b": "*" } }, {
+      "mod.ts": "export default {}",
+    });
+    writePlugin(root, "cycle-b", { entry: "./mod.ts", dependencies: { "cycle-a": "*" } }, {
+      "mod.ts": "export default {}",
+    });
+    writePlugin(root, "future", { entry: "./mod.ts", engine: "^2.0.0" }, {
+      "mod.ts": "export default {}",
+    });
     host = new PluginHost({ pluginDirs: [root], hookTimeoutMs: 500 });
-    host.events.on("state_change", (c) => events.push(`${c.plugin}:${c.from}->${c.to}`));
-    host.events.on("after_load", (e) => events.push(`loaded:${e.plugin}`));
+    host.events.on("state_change", (c) => {
+      events.push(`${c.plugin}:${c.from}->${c.to}`);
+    });
+    host.events.on("after_load", (e) => {
+      events.push(`loaded:${e.plugin}`);
+    });
     await host.discover();
   });
 
@@ -56,9 +85,18 @@ describe("host registry", () => {
   });
 
   it("refuses an unsatisfied range, a missing dependency and a cycle with ERR_DEPENDENCY", async () => {
-    await assert.rejects(host.load("needs-new-auth"), (e: unknown) => e instanceof PluginError && e.code === "ERR_DEPENDENCY" && e.message.includes("^3.0.0"));
+    await assert.rejects(
+      host.load("needs-new-auth"),
+      (e: unknown) =>
+        e instanceof PluginError && e.code === "ERR_DEPENDENCY" && e.message.includes("^3.0.0"),
+    );
     await assert.rejects(host.load("needs-missing"), { code: "ERR_DEPENDENCY" });
-    await assert.rejects(host.load("cycle-a"), (e: unknown) => e instanceof PluginError && e.code === "ERR_DEPENDENCY" && /cycle-a -> cycle-b -> cycle-a|cycle-b -> cycle-a -> cycle-b/.test(e.message));
+    await assert.rejects(
+      host.load("cycle-a"),
+      (e: unknown) =>
+        e instanceof PluginError && e.code === "ERR_DEPENDENCY" &&
+        /cycle-a -> cycle-b -> cycle-a|cycle-b -> cycle-a -> cycle-b/.test(e.message),
+    );
   });
 
   it("refuses an engine range that excludes this host", async () => {
@@ -72,7 +110,13 @@ describe("host registry", () => {
     await host.load("tie-b");
     const r = await host.hooks.run("on_request", { path: "/" });
     // auth-core: default 200, registered first; api: manifest 300; early: 50 via ctx.hooks.on.
-    assert.deepEqual((r.value as { seen: string[] }).seen, ["early", "auth", "tie-a", "tie-b", "api"]);
+    assert.deepEqual((r.value as unknown as { seen: string[] }).seen, [
+      "early",
+      "auth",
+      "tie-a",
+      "tie-b",
+      "api",
+    ]);
   });
 
   it("runUntil stops at the first answer and runParallel collects all", async () => {
@@ -89,7 +133,9 @@ describe("host registry", () => {
     assert.ok(r.errors.every((e) => e.plugin !== undefined));
     assert.ok(r.errors.length >= 1);
     assert.equal(r.errors[0]?.code, "ERR_CALL_TIMEOUT");
-    await assert.rejects(host.hooks.run("slow", {}, { timeoutMs: 200, onError: "abort" }), { code: "ERR_CALL_TIMEOUT" });
+    await assert.rejects(host.hooks.run("slow", {}, { timeoutMs: 200, onError: "abort" }), {
+      code: "ERR_CALL_TIMEOUT",
+    });
   });
 
   it("pause stops calls and hook delivery; resume restores them", async () => {
@@ -100,7 +146,7 @@ describe("host registry", () => {
     assert.equal(tieA.status, "inactive");
     await assert.rejects(tieA.call("tag"), { code: "ERR_PLUGIN_NOT_ACTIVE" });
     const r = await host.hooks.run("on_request", {});
-    assert.ok(!(r.value as { seen: string[] }).seen.includes("tie-a"));
+    assert.ok(!(r.value as unknown as { seen: string[] }).seen.includes("tie-a"));
     await host.resume("tie-a");
     assert.equal(await tieA.call("tag"), "tie-a");
     await assert.rejects(host.resume("tie-a"), { code: "ERR_STATE" });
@@ -110,7 +156,7 @@ describe("host registry", () => {
     await assert.rejects(host.unload("auth-core"), { code: "ERR_DEPENDENCY" });
     await host.unload("tie-b");
     const r = await host.hooks.run("on_request", {});
-    assert.ok(!(r.value as { seen: string[] }).seen.includes("tie-b"));
+    assert.ok(!(r.value as unknown as { seen: string[] }).seen.includes("tie-b"));
     await host.unload("auth-core", { cascade: true });
     assert.equal(host.isLoaded("api"), false);
     assert.equal(host.isLoaded("auth-core"), false);
@@ -170,21 +216,37 @@ describe("hot reload", () => {
       })();
       await new Promise((r) => setTimeout(r, 150));
       writeFileSync(join(dir, "mod.ts"), code("2"));
-      writeFileSync(join(dir, "plugin.json"), JSON.stringify({ name: "live", version: "1.1.0", entry: "./mod.ts" }));
+      writeFileSync(
+        join(dir, "plugin.json"),
+        JSON.stringify({ name: "live", version: "1.1.0", entry: "./mod.ts" }),
+      );
       const deadline = Date.now() + 10_000;
-      while (p.version !== "1.1.0" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      while (p.version !== "1.1.0" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       await new Promise((r) => setTimeout(r, 150));
       // A broken version: init throws. The old one must keep serving.
       const errors: string[] = [];
-      host.events.on("error", (e) => errors.push((e.error as PluginError).code));
-      writeFileSync(join(dir, "mod.ts"), code("3", "init() { throw new Error('broken release'); },"));
+      host.events.on("error", (e) => {
+        errors.push((e.error as PluginError).code);
+      });
+      writeFileSync(
+        join(dir, "mod.ts"),
+        code("3", "init() { throw new Error('broken release'); },"),
+      );
       const deadline2 = Date.now() + 10_000;
-      while (errors.length === 0 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 25));
+      while (errors.length === 0 && Date.now() < deadline2) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       await new Promise((r) => setTimeout(r, 100));
       running = false;
       await client;
       assert.equal(failures, 0, "no call failed during the switch");
-      assert.deepEqual(seen, ["1", "2"], "the version switched exactly once and the broken one never served");
+      assert.deepEqual(
+        seen,
+        ["1", "2"],
+        "the version switched exactly once and the broken one never served",
+      );
       assert.ok(calls > 20);
       assert.equal(p.version, "1.1.0");
       assert.equal(p.status, "active");

@@ -15,9 +15,17 @@ import {
 } from "../../lib/trust/mod.ts";
 import { removeDir, tempDir, writePlugin } from "../_helpers.ts";
 
-async function sign(dir: string, name: string, version: string, secretKey: Uint8Array): Promise<void> {
+async function sign(
+  dir: string,
+  name: string,
+  version: string,
+  secretKey: Uint8Array,
+): Promise<void> {
   const snap = await readPackage(dir);
-  writeFileSync(join(dir, "plugin.sig"), encodeSignatureFile(createSignature({ name, version, digest: snap.digest }, secretKey)));
+  writeFileSync(
+    join(dir, "plugin.sig"),
+    encodeSignatureFile(createSignature({ name, version, digest: snap.digest }, secretKey)),
+  );
 }
 
 const code = (word: string) => `export default { methods: { word: () => "${word}" } };`;
@@ -30,18 +38,33 @@ describe("host trust policy", () => {
   before(async () => {
     root = tempDir();
     const plugins = join(root, "plugins");
-    await sign(writePlugin(plugins, "signed", { entry: "./mod.ts" }, { "mod.ts": code("genuine") }), "signed", "1.0.0", key.secretKey);
+    await sign(
+      writePlugin(plugins, "signed", { entry: "./mod.ts" }, { "mod.ts": code("genuine") }),
+      "signed",
+      "1.0.0",
+      key.secretKey,
+    );
     writePlugin(plugins, "unsigned", { entry: "./mod.ts" }, { "mod.ts": code("unsigned") });
-    const tampered = writePlugin(plugins, "tampered", { entry: "./mod.ts" }, { "mod.ts": code("genuine") });
+    const tampered = writePlugin(plugins, "tampered", { entry: "./mod.ts" }, {
+      "mod.ts": code("genuine"),
+    });
     await sign(tampered, "tampered", "1.0.0", key.secretKey);
     writeFileSync(join(tampered, "mod.ts"), code("evil"));
-    await sign(writePlugin(plugins, "stranger", { entry: "./mod.ts" }, { "mod.ts": code("x") }), "stranger", "1.0.0", other.secretKey);
+    await sign(
+      writePlugin(plugins, "stranger", { entry: "./mod.ts" }, { "mod.ts": code("x") }),
+      "stranger",
+      "1.0.0",
+      other.secretKey,
+    );
   });
 
   after(() => removeDir(root));
 
   it("loads a plugin signed by a pinned key and records the decision", async () => {
-    const host = new PluginHost({ pluginDirs: [join(root, "plugins")], trust: { pinnedKeys: [formatPublicKey(key.publicKey)] } });
+    const host = new PluginHost({
+      pluginDirs: [join(root, "plugins")],
+      trust: { pinnedKeys: [formatPublicKey(key.publicKey)] },
+    });
     try {
       await host.discover();
       assert.equal(host.policy.name, "standard");
@@ -56,7 +79,10 @@ describe("host trust policy", () => {
   });
 
   it("refuses unsigned, tampered and unknown-key plugins, and still lists them with the reason", async () => {
-    const host = new PluginHost({ pluginDirs: [join(root, "plugins")], trust: { pinnedKeys: [formatPublicKey(key.publicKey)] } });
+    const host = new PluginHost({
+      pluginDirs: [join(root, "plugins")],
+      trust: { pinnedKeys: [formatPublicKey(key.publicKey)] },
+    });
     try {
       await host.discover();
       await assert.rejects(host.load("unsigned"), { code: "ERR_UNTRUSTED" });
@@ -72,7 +98,9 @@ describe("host trust policy", () => {
   });
 
   it("runs the verified bytes even when a file is swapped right after verification", async () => {
-    const dir = writePlugin(join(root, "swap"), "swapme", { entry: "./mod.ts" }, { "mod.ts": code("genuine") });
+    const dir = writePlugin(join(root, "swap"), "swapme", { entry: "./mod.ts" }, {
+      "mod.ts": code("genuine"),
+    });
     await sign(dir, "swapme", "1.0.0", key.secretKey);
     const host = new PluginHost({ trust: { pinnedKeys: [formatPublicKey(key.publicKey)] } });
     try {
@@ -87,7 +115,10 @@ describe("host trust policy", () => {
       }
       const outcome = await loading;
       // Either the swap was seen before verification (refused) or it cannot matter (genuine).
-      assert.ok(outcome === "genuine" || outcome === "refused:ERR_SIGNATURE_INVALID", String(outcome));
+      assert.ok(
+        outcome === "genuine" || outcome === "refused:ERR_SIGNATURE_INVALID",
+        String(outcome),
+      );
       if (outcome === "genuine") {
         // The file on disk is now evil, but the worker runs the verified copy.
         assert.equal(await host.get("swapme")?.call("word"), "genuine");
@@ -99,7 +130,8 @@ describe("host trust policy", () => {
 
   it("imports later modules from the verified copy, not from the directory on disk", async () => {
     const dir = writePlugin(join(root, "lazy"), "lazy", { entry: "./mod.ts" }, {
-      "mod.ts": 'export default { methods: { word: async () => (await import("./lazy.ts")).word } };',
+      "mod.ts":
+        'export default { methods: { word: async () => (await import("./lazy.ts")).word } };',
       "lazy.ts": 'export const word = "genuine";',
     });
     await sign(dir, "lazy", "1.0.0", key.secretKey);
@@ -119,7 +151,10 @@ describe("host trust policy", () => {
     const secret = { key: new Uint8Array(32).fill(7) };
     const file = await openTrustList(listPath, secret, { create: true });
     await file.save(addTrustedKey(file.list, key.publicKey));
-    const dir = writePlugin(join(root, "versions"), "versioned", { version: "2.0.0", entry: "./mod.ts" }, { "mod.ts": code("v2") });
+    const dir = writePlugin(join(root, "versions"), "versioned", {
+      version: "2.0.0",
+      entry: "./mod.ts",
+    }, { "mod.ts": code("v2") });
     await sign(dir, "versioned", "2.0.0", key.secretKey);
     let host = new PluginHost({ trust: { listPath, secret } });
     try {
@@ -127,7 +162,9 @@ describe("host trust policy", () => {
     } finally {
       await host.close();
     }
-    writePlugin(join(root, "versions"), "versioned", { version: "1.0.0", entry: "./mod.ts" }, { "mod.ts": code("v1") });
+    writePlugin(join(root, "versions"), "versioned", { version: "1.0.0", entry: "./mod.ts" }, {
+      "mod.ts": code("v1"),
+    });
     await sign(dir, "versioned", "1.0.0", key.secretKey);
     host = new PluginHost({ trust: { listPath, secret } });
     try {

@@ -27,7 +27,9 @@ export default {
         "env HOME": await attempt(() => {
           if (process.env.HOME === undefined) throw Object.assign(new Error(), { code: "ABSENT" });
         }),
-        "subprocess": await attempt(async () => (await import("node:child_process")).execSync("id")),
+        "subprocess": await attempt(async () =>
+          (await import("node:child_process")).execSync("id")
+        ),
         "ctx.get(database)": await attempt(() => ctx.get("database")),
         "ctx.fetch(example.com)": await attempt(() => ctx.fetch("https://example.com/")),
       };
