@@ -4,7 +4,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { removeDir, runtime, tempDir } from "../_helpers.ts";
@@ -30,6 +38,20 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
   assert.equal(r.status, 0, `${what} failed (${r.error ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
+
+// What `npm pack` needs: the manifest, the build config, the sources and the packed extras.
+const STAGED = [
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "mod.ts",
+  "lib",
+  "permissions",
+  "ffi",
+  "LICENSE",
+  "README.md",
+];
+const COPY = { recursive: true, filter: (src: string) => !src.endsWith(".test.ts") };
 
 const MAIN = `import { PluginHost } from "@bulkhead/core";
 const host = new PluginHost({ pluginDirs: ["./plugins"] });
@@ -114,7 +136,14 @@ describe("npm pack and install (runs once, under the Node runner)", () => {
   });
 
   it("packs the built package (npm pack runs prepack)", { skip, timeout: 60_000 }, () => {
-    ok(run("npm", ["pack", "--pack-destination", work, "--silent"], root), "npm pack");
+    // Pack a copy of the sources, so the build writes its dist/ there and parallel runs (or a
+    // dist/ in the repo) cannot collide.
+    const stage = join(work, "stage");
+    for (const entry of STAGED) {
+      if (existsSync(join(root, entry))) cpSync(join(root, entry), join(stage, entry), COPY);
+    }
+    symlinkSync(join(root, "node_modules"), join(stage, "node_modules"), "dir");
+    ok(run("npm", ["pack", "--pack-destination", work, "--silent"], stage), "npm pack");
     const found = readdirSync(work).filter((f) => f.endsWith(".tgz"));
     assert.equal(found.length, 1, `${found}`);
     tarball = join(work, found[0] as string);
