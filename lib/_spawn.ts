@@ -11,7 +11,7 @@ import type { Logger } from "./logger.ts";
 import { createContextApi, type Denial } from "./context.ts";
 import { exposeGuarded } from "./guarded_endpoint.ts";
 import { findEscapingSymlinks, realOrSelf } from "./symlinks.ts";
-import { type InstanceFailure, WorkerInstance } from "./instance.ts";
+import { type InstanceFailure, type PluginInstance, WorkerInstance } from "./instance.ts";
 import { deriveGrants } from "../permissions/grants.ts";
 import {
   describeEnforcement,
@@ -42,8 +42,8 @@ export interface SpawnOptions {
   loadTimeoutMs: number;
   onDenied: (denial: Denial) => void;
   onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
-  onHook: (instance: WorkerInstance, name: string, priority: number) => void;
-  onFailure: (instance: WorkerInstance, failure: InstanceFailure) => void;
+  onHook: (instance: PluginInstance, name: string, priority: number) => void;
+  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
 }
 
 /**

@@ -22,7 +22,7 @@ import { loadManifest, type Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { Plugin, type PluginInfo, type PluginRecord, recordInfo } from "./plugin.ts";
 import type { Denial } from "./context.ts";
-import type { InstanceFailure, WorkerInstance } from "./instance.ts";
+import type { InstanceFailure, PluginInstance } from "./instance.ts";
 import { Lifecycle, type PluginState } from "./lifecycle.ts";
 import { Emitter, type HostEvents } from "./events.ts";
 import { HookPriority, HookRegistry } from "./hooks.ts";
@@ -560,7 +560,7 @@ export class PluginHost {
     return prepared;
   }
 
-  async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<WorkerInstance> {
+  async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
     const record = entry.record as PluginRecord;
     const name = prepared.manifest.name;
     if (prepared.codeManifest.entry === undefined) {
@@ -720,7 +720,7 @@ export class PluginHost {
 
   async #onFailure(
     entry: Entry,
-    instance: WorkerInstance,
+    instance: PluginInstance,
     failure: InstanceFailure,
   ): Promise<void> {
     const plugin = entry.plugin;
@@ -957,7 +957,7 @@ export class PluginHost {
       modifiedAt: record.modifiedAt,
     };
     let prepared: PreparedPackage | undefined;
-    let next: WorkerInstance | undefined;
+    let next: PluginInstance | undefined;
     try {
       prepared = await this.#prepare(entry);
       if (prepared.manifest.name !== name) {

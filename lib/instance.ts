@@ -26,6 +26,28 @@ interface DeadlineQueue {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/**
+ * What the host needs from a running plugin, whatever runs it: a worker in this process
+ * ({@link WorkerInstance}), a native library in a sandboxed child, or a JS plugin in the process
+ * tier. Requests use the kinds of `lib/worker/protocol.ts`.
+ */
+export interface PluginInstance {
+  /** The plugin's name. */
+  readonly name: string;
+  /** What the plugin reported once ready. */
+  readonly ready: ReadyInfo | undefined;
+  /** Calls awaiting a reply. */
+  readonly pendingCount: number;
+  /** True once the instance failed or was terminated. */
+  readonly dead: boolean;
+  /** Sends one request (call, hook, lifecycle) and resolves with the reply. */
+  send(kind: number, name: string, payload: unknown, timeoutMs: number): Promise<unknown>;
+  /** Resolves when no call is pending, or after `timeoutMs` (false then). */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Stops it and rejects every pending call with `error`. */
+  terminate(error: PluginError): Promise<void>;
+}
+
 /** Why an instance failed, as the host sees it. */
 export interface InstanceFailure {
   error: PluginError;
@@ -41,7 +63,7 @@ export interface InstanceWiring {
   /** Closes the context channel. */
   closeContext: () => void;
   /** Called once when the instance fails (timeout, crash). */
-  onFailure: (instance: WorkerInstance, failure: InstanceFailure) => void;
+  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
 }
 
 /**
@@ -53,7 +75,7 @@ export interface InstanceWiring {
  * await instance.waitReady(10_000);
  * ```
  */
-export class WorkerInstance {
+export class WorkerInstance implements PluginInstance {
   #w: InstanceWiring;
   #pending = new Map<number, Pending>();
   #queues = new Map<number, DeadlineQueue>();

@@ -11,7 +11,7 @@ import type { Manifest, ManifestLimits } from "./manifest.ts";
 import type { Lifecycle, PluginState, Transition } from "./lifecycle.ts";
 import type { PluginMetrics, PluginMetricsSnapshot } from "./metrics.ts";
 import type { Violation, ViolationTracker } from "./violations.ts";
-import type { WorkerInstance } from "./instance.ts";
+import type { PluginInstance } from "./instance.ts";
 import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "./worker/protocol.ts";
 
 /** Lifecycle states of a plugin. */
@@ -77,7 +77,7 @@ export interface PluginRecord {
  */
 export class Plugin {
   #r: PluginRecord;
-  #instance: WorkerInstance | undefined;
+  #instance: PluginInstance | undefined;
   #gate: Promise<void> | undefined;
 
   /** @param record internal; created by the host */
@@ -177,7 +177,7 @@ export class Plugin {
   }
 
   /** @internal The instance serving calls. */
-  get instance(): WorkerInstance | undefined {
+  get instance(): PluginInstance | undefined {
     return this.#instance;
   }
 
@@ -187,7 +187,7 @@ export class Plugin {
   }
 
   /** @internal Points the handle at a new instance. */
-  attach(instance: WorkerInstance | undefined): void {
+  attach(instance: PluginInstance | undefined): void {
     this.#instance = instance;
   }
 
