@@ -51,7 +51,7 @@ import { openTrustList, type TrustListFile, type TrustSecret } from "./trust/tru
 import { recordVersion } from "./trust/trust_list.ts";
 import { assertAllowed } from "./trust/evaluate.ts";
 import type { EnforcementArea } from "../permissions/enforcement.ts";
-import { loadAdapter } from "./runtime/detect.ts";
+import { detectRuntime, loadAdapter, runtimeVersion } from "./runtime/detect.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { KIND_LIFECYCLE } from "./worker/protocol.ts";
 
@@ -1174,10 +1174,7 @@ export class PluginHost {
       uptimeSeconds: (Date.now() - this.#started) / 1000,
       residentBytes: mem.rss,
       heapBytes: mem.heapUsed,
-      runtime: {
-        name: process.versions.deno ? "deno" : process.versions.bun ? "bun" : "node",
-        version: process.versions.deno ?? process.versions.bun ?? process.versions.node,
-      },
+      runtime: { name: detectRuntime(), version: runtimeVersion() },
     });
   }
 

@@ -44,3 +44,17 @@ export async function loadAdapter(): Promise<RuntimeAdapter> {
   if (runtime === "bun") return (await import("./bun.ts")).createBunAdapter();
   return (await import("./node.ts")).createNodeAdapter();
 }
+
+/**
+ * The current runtime's version string.
+ *
+ * @returns e.g. `26.10.0` on Node, `1.4.5` on Bun, `2.9.6` on Deno
+ * @example
+ * ```ts
+ * runtimeVersion();
+ * ```
+ */
+export function runtimeVersion(): string {
+  const v = process.versions as Record<string, string | undefined>;
+  return v.deno ?? v.bun ?? v.node ?? "unknown";
+}
