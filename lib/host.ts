@@ -20,6 +20,7 @@ import { join, resolve } from "node:path";
 import { PluginError } from "./errors.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
+import { HOST_API_VERSION, type HostOptions, type UnloadOptions } from "./host_options.ts";
 import { Plugin, type PluginInfo, type PluginRecord, recordInfo } from "./plugin.ts";
 import type { Denial } from "./context.ts";
 import type { InstanceFailure, PluginInstance } from "./instance.ts";
@@ -34,20 +35,17 @@ import {
   unloadOrder,
 } from "./dependencies.ts";
 import { PluginMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./metrics.ts";
-import { type UnmountBehavior, ViolationTracker, type ViolationType } from "./violations.ts";
-import { AuditLog, type AuditSink } from "./audit.ts";
-import { checkLimits, type Limits, tightenLimits } from "./limits.ts";
+import { ViolationTracker, type ViolationType } from "./violations.ts";
+import { AuditLog } from "./audit.ts";
+import { checkLimits, tightenLimits } from "./limits.ts";
 import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
 import { type PreparedPackage, preparePackage } from "./_package.ts";
-import { fingerprint } from "./_fingerprint.ts";
-import {
-  resolvePolicy,
-  type TrustPolicy,
-  type TrustPolicyInput,
-  type TrustPresetName,
-} from "./trust/policy.ts";
+import { watchEntries } from "./_watch.ts";
+import { type Entry, LOADED, newEntry } from "./_entry.ts";
+import { type ReloadDeps, reloadEntry } from "./_reload.ts";
+import { resolvePolicy, type TrustPolicy } from "./trust/policy.ts";
 import { createTrustStore, type TrustStore } from "./trust/trust_store.ts";
-import { openTrustList, type TrustListFile, type TrustSecret } from "./trust/trust_file.ts";
+import { openTrustList, type TrustListFile } from "./trust/trust_file.ts";
 import { recordVersion } from "./trust/trust_list.ts";
 import { assertAllowed } from "./trust/evaluate.ts";
 import type { EnforcementArea } from "../permissions/enforcement.ts";
@@ -55,82 +53,8 @@ import { detectRuntime, loadAdapter, runtimeVersion } from "./runtime/detect.ts"
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { KIND_LIFECYCLE } from "./worker/protocol.ts";
 
-/** The host API version plugins' `engine` ranges are checked against. */
-export const HOST_API_VERSION = "1.0.0";
-
-/** Where the host finds trusted keys and the encrypted trust list. */
-export interface TrustOptions {
-  /** Path of the encrypted trust list (created on first save). */
-  listPath?: string;
-  /** Passphrase or raw 32-byte key of the list. */
-  secret?: TrustSecret;
-  /** Public keys trusted on top of the list (hex or base64). */
-  pinnedKeys?: string[];
-}
-
-/** Options for {@link PluginHost}. */
-export interface HostOptions {
-  /** Directories scanned by `discover()`; each subdirectory with a plugin.json is a plugin. */
-  pluginDirs?: string[];
-  /** Initial context values (`config`, `logger`, `http`, `cache`, `database`, or custom keys). */
-  context?: Record<string, unknown>;
-  /** Where host and plugin logs go (default: discard). */
-  logger?: Logger;
-  /**
-   * Security policy: `development` (unsigned allowed, warns), `standard` (signature from a trusted
-   * key required), `strict` (signature and enforcement required, no downgrade, tighter limits), or
-   * a custom object. Default: `standard` when `trust` is given, else `development`.
-   */
-  policy?: TrustPresetName | TrustPolicyInput;
-  /** Trusted keys and the encrypted trust list. */
-  trust?: TrustOptions;
-  /**
-   * Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED).
-   * `true` checks the permission areas (filesystem, network, env, subprocess, ffi); a list checks
-   * exactly those areas (add "memory" and "cpu" to require enforced limits too).
-   */
-  requireEnforcement?: boolean | EnforcementArea[];
-  /** Host-wide upper bounds for manifest limits: asking for more is refused with ERR_LIMITS. */
-  maxLimits?: Partial<Limits>;
-  /** Violation threshold and what happens when it is crossed. */
-  unmount?: Partial<UnmountBehavior>;
-  /** Restart a plugin after a crash or timeout until its violations cross the threshold. */
-  restartOnFailure?: boolean;
-  /** Security audit log: a function receiving JSON lines, or a file path (appended, mode 0600). */
-  audit?: AuditSink | string;
-  /** Deadline for import + `init()` (default 10,000 ms). */
-  loadTimeoutMs?: number;
-  /** Deadline for `shutdown()` at unload (default 2,000 ms). */
-  shutdownTimeoutMs?: number;
-  /** Deadline of one hook handler (default 5,000 ms). */
-  hookTimeoutMs?: number;
-  /** Called with every permission the host refused. */
-  onDenied?: (denial: Denial) => void;
-}
-
-/** Options for {@link PluginHost.unload}. */
-export interface UnloadOptions {
-  /** Also unload plugins that depend on this one (dependents first). */
-  cascade?: boolean;
-  /** Recorded in the lifecycle history and events. */
-  reason?: string;
-}
-
-interface Entry {
-  dir: string;
-  manifest: Manifest | undefined;
-  manifestError: PluginError | undefined;
-  record: PluginRecord | undefined;
-  plugin: Plugin | undefined;
-  cleanup: (() => Promise<void>) | undefined;
-  hookUnregister: (() => void)[];
-  hookPriorities: Map<string, number>;
-  reloading: Promise<void> | undefined;
-  reloadAgain: boolean;
-  fingerprint: string | undefined;
-}
-
-const LOADED: readonly PluginState[] = ["active", "inactive"];
+export { HOST_API_VERSION } from "./host_options.ts";
+export type { HostOptions, TrustOptions, UnloadOptions } from "./host_options.ts";
 
 /**
  * Hosts plugins, each in its own worker.
@@ -152,6 +76,7 @@ export class PluginHost {
   #trustFile: TrustListFile | undefined;
   #audit: AuditLog | undefined;
   #timers = new Set<ReturnType<typeof setInterval>>();
+  #watchers = new Set<{ stop(): void }>();
   #started = Date.now();
   /** Lifecycle and security events. */
   readonly events: Emitter<HostEvents>;
@@ -281,19 +206,7 @@ export class PluginHost {
       }
       return existing;
     }
-    const entry: Entry = {
-      dir,
-      manifest,
-      manifestError,
-      record: undefined,
-      plugin: undefined,
-      cleanup: undefined,
-      hookUnregister: [],
-      hookPriorities: new Map(),
-      reloading: undefined,
-      reloadAgain: false,
-      fingerprint: undefined,
-    };
+    const entry = newEntry(dir, manifest, manifestError);
     if (manifest !== undefined) entry.record = this.#newRecord(manifest);
     this.#entries.set(key, entry);
     return entry;
@@ -905,6 +818,22 @@ export class PluginHost {
     }
   }
 
+  #reloadDeps(): ReloadDeps {
+    return {
+      prepare: (e) => this.#prepare(e),
+      startInstance: (e, p) => this.#startInstance(e, p),
+      removeHooks: (e) => this.#removeHooks(e),
+      registerHook: (e, h) => this.#registerHook(e, h),
+      effectiveLimits: (m) => this.#effectiveLimits(m),
+      recordTrustedVersion: (r) => this.#recordTrustedVersion(r),
+      audit: this.#audit,
+      logger: this.#logger,
+      events: this.events,
+      hooks: this.hooks,
+      shutdownTimeoutMs: this.#options.shutdownTimeoutMs ?? 2000,
+    };
+  }
+
   /**
    * Reloads a loaded plugin from its directory without dropping calls: the new version is
    * verified and started, traffic switches to it, then the old worker finishes its in-flight
@@ -925,7 +854,7 @@ export class PluginHost {
       try {
         do {
           entry.reloadAgain = false;
-          await this.#reloadOnce(entry);
+          await reloadEntry(entry, this.#reloadDeps());
         } while (entry.reloadAgain);
       } finally {
         entry.reloading = undefined;
@@ -933,119 +862,6 @@ export class PluginHost {
     };
     entry.reloading = run();
     return entry.reloading;
-  }
-
-  async #reloadOnce(entry: Entry): Promise<void> {
-    const record = entry.record as PluginRecord;
-    const plugin = entry.plugin;
-    const name = record.manifest.name;
-    const old = plugin?.instance;
-    if (plugin === undefined || old === undefined || !LOADED.includes(record.lifecycle.state)) {
-      throw new PluginError(
-        "ERR_STATE",
-        `Cannot reload plugin "${name}": it is ${record.lifecycle.state}`,
-        { hint: "Load it instead", plugin: name },
-      );
-    }
-    this.events.emit("reload", { plugin: name, reason: "reload requested" });
-    const before = {
-      manifest: record.manifest,
-      digest: record.digest,
-      trust: record.trust,
-      size: record.size,
-      enforcement: record.enforcement,
-      modifiedAt: record.modifiedAt,
-    };
-    let prepared: PreparedPackage | undefined;
-    let next: PluginInstance | undefined;
-    try {
-      prepared = await this.#prepare(entry);
-      if (prepared.manifest.name !== name) {
-        throw new PluginError(
-          "ERR_MANIFEST_INVALID",
-          `Cannot reload plugin "${name}": the new manifest names "${prepared.manifest.name}"`,
-          { plugin: name },
-        );
-      }
-      next = await this.#startInstance(entry, prepared);
-    } catch (error) {
-      Object.assign(record, before);
-      await prepared?.cleanup();
-      const e = error instanceof PluginError
-        ? error
-        : new PluginError("ERR_PLUGIN_INIT", `Cannot reload plugin "${name}"`, {
-          cause: error,
-          plugin: name,
-        });
-      this.#logger.error(
-        `Reload of "${name}" failed, keeping ${before.manifest.version}: ${e.message}`,
-        { plugin: name },
-      );
-      this.#audit?.write("load", name, { ok: false, reload: true, code: e.code });
-      this.events.emit("error", { plugin: name, error: e });
-      throw e;
-    }
-    const release = old.ready?.lifecycle.includes("snapshot") ? plugin.hold() : undefined;
-    try {
-      if (release !== undefined) {
-        await old.drain(record.manifest.limits.cpuTimeMs);
-        const state = await old.send(
-          KIND_LIFECYCLE,
-          "snapshot",
-          undefined,
-          record.manifest.limits.cpuTimeMs,
-        );
-        await next.send(KIND_LIFECYCLE, "restore", state, record.manifest.limits.cpuTimeMs);
-      }
-      if (next.ready?.lifecycle.includes("start")) {
-        await next.send(KIND_LIFECYCLE, "start", undefined, record.manifest.limits.cpuTimeMs);
-      }
-    } catch (error) {
-      release?.();
-      Object.assign(record, before);
-      await next.terminate(
-        error instanceof PluginError
-          ? error
-          : new PluginError("ERR_PLUGIN_INIT", "state handover failed", { cause: error }),
-      );
-      await prepared.cleanup();
-      throw error;
-    }
-    // Switch: new calls go to the new instance from here on.
-    this.#removeHooks(entry);
-    record.manifest = this.#effectiveLimits(prepared.manifest);
-    entry.manifest = prepared.manifest;
-    plugin.attach(next);
-    for (const hook of next.ready?.hooks ?? []) this.#registerHook(entry, hook);
-    if (record.lifecycle.state === "inactive") this.hooks.pausePlugin(name);
-    release?.();
-    const oldCleanup = entry.cleanup;
-    entry.cleanup = prepared.cleanup;
-    await this.#recordTrustedVersion(record);
-    this.#audit?.write("load", name, {
-      ok: true,
-      reload: true,
-      version: record.manifest.version,
-      digest: record.digest,
-    });
-    this.#logger.info(
-      `Reloaded plugin "${name}": ${before.manifest.version} -> ${record.manifest.version}`,
-      { plugin: name },
-    );
-    // The old instance finishes what it was doing, then stops.
-    await old.drain(before.manifest.limits.cpuTimeMs);
-    if (old.ready?.lifecycle.includes("shutdown")) {
-      await old.send(KIND_LIFECYCLE, "shutdown", undefined, this.#options.shutdownTimeoutMs ?? 2000)
-        .catch(() => {});
-    }
-    await old.terminate(
-      new PluginError(
-        "ERR_PLUGIN_NOT_ACTIVE",
-        `Cannot finish call: plugin "${name}" was replaced`,
-        { plugin: name },
-      ),
-    );
-    await oldCleanup?.();
   }
 
   /**
@@ -1057,44 +873,17 @@ export class PluginHost {
    * @returns a function that stops watching
    */
   watch(options: { intervalMs?: number } = {}): () => void {
-    const interval = options.intervalMs ?? 500;
-    const pending = new Map<string, string>();
-    let busy = false;
-    const tick = async () => {
-      if (busy || this.#closed) return;
-      busy = true;
-      try {
-        for (const entry of this.#entries.values()) {
-          const record = entry.record;
-          if (record === undefined || !LOADED.includes(record.lifecycle.state)) continue;
-          const name = record.manifest.name;
-          const fp = await fingerprint(entry.dir).catch(() => undefined);
-          if (fp === undefined) continue;
-          if (entry.fingerprint === undefined) {
-            entry.fingerprint = fp;
-            continue;
-          }
-          if (fp === entry.fingerprint) {
-            pending.delete(name);
-            continue;
-          }
-          if (pending.get(name) !== fp) {
-            pending.set(name, fp);
-            continue;
-          }
-          pending.delete(name);
-          entry.fingerprint = fp;
-          await this.reload(name).catch(() => {});
-        }
-      } finally {
-        busy = false;
-      }
-    };
-    const timer = setInterval(() => void tick(), interval);
-    this.#timers.add(timer);
+    const stop = watchEntries({
+      entries: () => this.#entries.values(),
+      reload: (name) => this.reload(name),
+      isClosed: () => this.#closed,
+      intervalMs: options.intervalMs ?? 500,
+    });
+    const timer = { stop };
+    this.#watchers.add(timer);
     return () => {
-      clearInterval(timer);
-      this.#timers.delete(timer);
+      stop();
+      this.#watchers.delete(timer);
     };
   }
 
@@ -1187,6 +976,8 @@ export class PluginHost {
     if (this.#closed) return;
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
+    for (const w of this.#watchers) w.stop();
+    this.#watchers.clear();
     await this.unloadAll();
     this.#closed = true;
     this.#audit?.close();
