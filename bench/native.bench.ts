@@ -134,7 +134,9 @@ async function main(): Promise<void> {
     const chained = timeSpawn(launcher);
     const startMs = async (sandbox: boolean) => {
       const t0 = performance.now();
-      for (let i = 0; i < STARTS; i++) await (await startNativePlugin({ ...options, sandbox })).close();
+      for (let i = 0; i < STARTS; i++) {
+        await (await startNativePlugin({ ...options, sandbox })).close();
+      }
       return (performance.now() - t0) / STARTS;
     };
     const sandboxedStart = await startMs(true);

@@ -25,6 +25,7 @@ import {
 import type { Frame, FrameInit } from "./ipc.ts";
 import { applyLandlock } from "./_landlock.ts";
 import type { LandlockPolicy, LandlockResult } from "./_landlock.ts";
+import { installSeccomp } from "./_seccomp.ts";
 
 const BH_ABI_VERSION = 1;
 const BH_OK = 0;
@@ -58,7 +59,15 @@ const c = {
   fcntl: libc.func("int fcntl(int fd, int cmd, ...)"),
   syscall: libc.func("long syscall(long nr, ...)"),
   prctl: libc.func("int prctl(int op, ...)"),
+  memfdCreate: libc.func("int memfd_create(const char* name, unsigned int flags)"),
+  exit: libc.func("void _exit(int status)"),
 };
+
+/** Exits at once, skipping the runtime's teardown (which may touch what seccomp now denies). */
+function exit(status: number): never {
+  c.exit(status);
+  return process.exit(status);
+}
 
 let ipcIn = 0;
 let ipcOut = 1;
@@ -174,7 +183,7 @@ function loadLibrary(name: string, bytes: Uint8Array): Koffi.LibraryHandle {
   if (process.platform !== "linux") throw new Error("memfd loading needs Linux");
   // memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) then seal: the bytes the host verified
   // are the bytes dlopen maps, and nobody can change them afterwards.
-  const fd = Number(c.syscall(319, "str", `bulkhead:${name}`, "unsigned int", 3));
+  const fd = c.memfdCreate(`bulkhead:${name}`, 3) as number;
   if (fd < 0) throw new Error(`memfd_create failed: errno ${koffi.errno()}`);
   writeFd(fd, bytes);
   if (c.fcntl(fd, F_ADD_SEALS, "int", 1 | 2 | 4 | 8) < 0) {
@@ -194,7 +203,7 @@ function writeFd(fd: number, bytes: Uint8Array): void {
 
 function fail(code: string, message: string): never {
   send({ type: FRAME_TYPES.FAIL, id: 0, header: { code, message } });
-  process.exit(2);
+  exit(2);
 }
 
 function main(): void {
@@ -206,11 +215,18 @@ function main(): void {
   maxFrameBytes = header.maxFrameBytes;
   for (const fd of header.closeFds) if (fd > 2 && fd !== ipcIn && fd !== ipcOut) c.close(fd);
   let applied: LandlockResult | null = null;
+  let seccomp = false;
   if (header.landlock !== null) {
     try {
       applied = landlock(header.landlock);
+      c.prctl(38, "unsigned long", 1, "unsigned long", 0, "unsigned long", 0); // no_new_privs
+      seccomp = installSeccomp({
+        seccomp: (nr, prog, flags) =>
+          Number(c.syscall(nr, "unsigned int", 1, "unsigned int", flags, "void*", prog)),
+        address: (buffer) => koffi.address(buffer),
+      }, process.arch);
     } catch (error) {
-      fail("ERR_SANDBOX", `Landlock refused the policy: ${String(error)}`);
+      fail("ERR_SANDBOX", `the kernel refused a restriction: ${String(error)}`);
     }
   }
   let lib: Koffi.LibraryHandle;
@@ -252,18 +268,18 @@ function main(): void {
   send({
     type: FRAME_TYPES.READY,
     id: 0,
-    header: { pid: process.pid, landlock: applied },
+    header: { pid: process.pid, landlock: applied, seccomp },
   });
   for (;;) {
     const frame = queued.shift() ?? readFrame();
-    if (frame === null) process.exit(0);
+    if (frame === null) exit(0);
     if (frame.type === FRAME_TYPES.SHUTDOWN) {
       bh.shutdown();
-      process.exit(0);
+      exit(0);
     }
     if (frame.type !== FRAME_TYPES.CALL) {
       diag(`unexpected frame type ${frame.type}`);
-      process.exit(3);
+      exit(3);
     }
     const out: [bigint | null] = [null];
     const outLen: [number | bigint] = [0];
@@ -342,5 +358,5 @@ try {
   main();
 } catch (error) {
   diag(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(3);
+  exit(3);
 }

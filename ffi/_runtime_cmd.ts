@@ -68,5 +68,8 @@ export function runtimeCommand(script: string, options: { heapMb: number }): Run
     };
   }
   if (name === "bun") return { name, argv: [process.execPath, script], env: {} };
-  return { name, argv: [process.execPath, heap, script], env: {} };
+  // No libuv io_uring ring for file I/O: the child's seccomp filter denies io_uring (its socket
+  // and connect operations would bypass the filter). libuv 1.52 still creates its epoll-batching
+  // rings; the child never touches them after the filter is on, and exits with _exit().
+  return { name, argv: [process.execPath, heap, script], env: { UV_USE_IO_URING: "0" } };
 }

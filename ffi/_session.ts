@@ -4,8 +4,6 @@
  * @module
  */
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { readdirSync, readlinkSync } from "node:fs";
-import { constants } from "node:os";
 import { isErrorCode, PluginError } from "../lib/errors.ts";
 import type { ErrorCode } from "../lib/errors.ts";
 import { encodeFrame, FRAME_TYPES, FrameDecoder } from "./ipc.ts";
@@ -13,42 +11,9 @@ import type { Frame } from "./ipc.ts";
 import type { Enforcement, NativeLimits } from "./launcher.ts";
 import { sampleProcess } from "./procfs.ts";
 import type { NativeMetrics } from "./procfs.ts";
-
-/** Why the child ended. */
-export interface NativeExit {
-  /** Exit code (128+n codes from the init shell are turned into `signal`). */
-  code: number | null;
-  /** Signal name that ended the plugin, e.g. "SIGSEGV". */
-  signal: string | null;
-  /** True unless the plugin exited cleanly after close(). */
-  crashed: boolean;
-  /** What bulkhead did: "timeout", "resource", "protocol", "killed", "closed" or "crash". */
-  reason: "timeout" | "resource" | "protocol" | "killed" | "closed" | "crash";
-}
-
-/** A running native plugin. */
-export interface NativePlugin {
-  /** Plugin name. */
-  readonly name: string;
-  /** Host pid of the process that loaded the library (behind the launcher chain). */
-  readonly pid: number;
-  /** What the sandbox enforces. */
-  readonly enforcement: Enforcement;
-  /**
-   * Calls a method. Uint8Array in -> Uint8Array out; anything else is JSON in -> JSON out.
-   * @throws {PluginError} ERR_METHOD_NOT_FOUND, ERR_PLUGIN_THREW, ERR_PERMISSION_DENIED,
-   *   ERR_RESOURCE_LIMIT, ERR_CALL_TIMEOUT, ERR_PLUGIN_CRASHED, ERR_IPC, ERR_HOST_CLOSED
-   */
-  call(method: string, input?: unknown): Promise<unknown>;
-  /** Calls bh_shutdown() and waits for the exit; kills after the shutdown deadline. */
-  close(): Promise<void>;
-  /** SIGKILLs the plugin now; pending calls reject with ERR_HOST_CLOSED. */
-  kill(): void;
-  /** Samples the plugin process (null once it is gone or off Linux). */
-  metrics(): NativeMetrics | null;
-  /** Registers an exit listener; returns a function that removes it. */
-  onExit(listener: (exit: NativeExit) => void): () => void;
-}
+import type { NativeExit, NativePlugin } from "./native_types.ts";
+import { answerContext, countSockets, signalName } from "./_session_support.ts";
+import type { ContextCallback } from "./_session_support.ts";
 
 /** Session settings. */
 export interface SessionOptions {
@@ -59,7 +24,7 @@ export interface SessionOptions {
   callTimeoutMs: number;
   shutdownTimeoutMs: number;
   countSockets: boolean;
-  context?: (op: "get" | "set", key: string, value?: unknown) => Promise<unknown>;
+  context?: ContextCallback;
   log?: (level: string, message: string) => void;
 }
 
@@ -79,6 +44,8 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 const LEVELS = ["debug", "info", "warn", "error"];
 const STDERR_KEEP = 8192;
 const WATCHDOG_MS = 20;
+/** RSS the child's own JavaScript may add after start-up (its JS heap is capped at 32 MiB). */
+const RUNTIME_RSS_SLACK_KB = 16 * 1024;
 
 /** See {@link NativePlugin}. */
 export class NativeSession implements NativePlugin {
@@ -118,11 +85,13 @@ export class NativeSession implements NativePlugin {
       child.on("error", (error) => {
         this.#fail(
           "crash",
-          new PluginError("ERR_SANDBOX", this.#msg("the child did not spawn"), {
+          new PluginError("ERR_SANDBOX", this.#msg(`the child did not spawn: ${error.message}`), {
             cause: error,
             plugin: this.name,
           }),
         );
+        // A spawn failure (ENOENT, EACCES) emits no "exit": settle here.
+        if (child.pid === undefined && this.#exit === null) resolve(this.#onExit(null, null));
       });
       child.on("exit", (code, signal) => resolve(this.#onExit(code, signal)));
     });
@@ -334,31 +303,10 @@ export class NativeSession implements NativePlugin {
   }
 
   async #onContext(frame: Frame): Promise<void> {
-    const key = String(frame.header.key);
-    const op = frame.type === FRAME_TYPES.CONTEXT_GET ? "get" : "set";
-    let status = 0;
-    let body: Uint8Array = new Uint8Array(0);
-    try {
-      if (this.#opts.context === undefined) throw new PluginError("ERR_PERMISSION_DENIED", "none");
-      if (op === "get") {
-        const value = await this.#opts.context("get", key);
-        if (value === undefined) status = -4;
-        else body = new TextEncoder().encode(JSON.stringify(value));
-      } else {
-        let value: unknown;
-        try {
-          value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(frame.body));
-        } catch {
-          status = -2;
-        }
-        if (status === 0) await this.#opts.context("set", key, value);
-      }
-    } catch (error) {
-      status = error instanceof PluginError && error.code === "ERR_PERMISSION_DENIED" ? -3 : -6;
-    }
+    const reply = await answerContext(frame, this.#opts.context);
     if (this.#exit !== null) return;
     this.#child.stdin.write(
-      encodeFrame({ type: FRAME_TYPES.CONTEXT_REPLY, id: frame.id, header: { status }, body }),
+      encodeFrame({ type: FRAME_TYPES.CONTEXT_REPLY, id: frame.id, ...reply }),
     );
   }
 
@@ -388,7 +336,7 @@ export class NativeSession implements NativePlugin {
     if (this.#headCpu < 0) this.#headCpu = m.cpuMs;
     if (m.cpuMs - this.#headCpu > limits.cpuTimeMs) {
       over = `call ${this.#headId} used more than ${limits.cpuTimeMs} ms of CPU`;
-    } else if (m.rssKb - this.#baseRssKb > limits.heapMb * 1024) {
+    } else if (m.rssKb - this.#baseRssKb > limits.heapMb * 1024 + RUNTIME_RSS_SLACK_KB) {
       over = `resident memory grew by ${
         m.rssKb - this.#baseRssKb
       } KiB (limit ${limits.heapMb} MiB)`;
@@ -483,25 +431,4 @@ export class NativeSession implements NativePlugin {
   #msg(state: string): string {
     return `Cannot run native plugin "${this.name}": ${state}`;
   }
-}
-
-function signalName(n: number): string | null {
-  for (const [name, value] of Object.entries(constants.signals)) if (value === n) return name;
-  return null;
-}
-
-function countSockets(pid: number): number {
-  let n = 0;
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) n++;
-      } catch {
-        // closed meanwhile
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return n;
 }

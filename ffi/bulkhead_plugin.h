@@ -10,6 +10,17 @@
  * Data crosses the boundary as bytes. When the host passes a JavaScript value instead of a
  * Uint8Array, the bytes are its UTF-8 JSON encoding and the host parses the output as JSON.
  *
+ * What a plugin finds itself in (Linux, when the sandbox is available; see ffi/launcher.ts):
+ * - its own user, pid, mount, ipc and uts namespaces, and a network namespace with no network
+ *   unless the manifest grants network; an unprivileged uid outside, no capabilities inside;
+ * - Landlock: only the granted paths can be opened (read, or read and write);
+ * - seccomp: socket(AF_UNIX, ...) and io_uring fail with EACCES;
+ * - rlimits: malloc, fork/pthread_create and open fail (ENOMEM, EAGAIN, EMFILE) at the limits;
+ *   return BH_ERR_RESOURCE then. The host also kills the process when one call uses more CPU
+ *   time than allowed, when resident memory grows past the heap limit, or at the call deadline;
+ * - stdout (fd 1) is redirected to stderr, stdin reads /dev/null: printf() is safe, and the
+ *   host keeps the last 8 KiB of stderr for crash reports.
+ *
  * Minimal plugin:
  *
  *   #include "bulkhead_plugin.h"

@@ -1,14 +1,15 @@
 /**
  * Builds the command line that starts a native plugin's child in a sandbox, and reports what that
- * sandbox enforces. Pure: no I/O, so every combination is unit-testable. {@link probeSandbox}
+ * sandbox enforces. Pure: no I/O, so every combination is unit-testable. `probeSandbox()`
  * (separate, does I/O) tells whether the kernel and util-linux allow the namespaces.
  *
  * Linux chain, outermost first:
  * 1. `setpriv --reuid=U --regid=U --clear-groups` when the host is root: RLIMIT_NPROC is not
  *    enforced for root, even inside a user namespace mapped to root (FIELD_NOTES).
- * 2. `prlimit --data --nofile --nproc --core=0 --fsize [--cpu]`.
- * 3. `unshare --user --map-root-user --pid --fork --kill-child --mount-proc --ipc --uts --mount
+ * 2. `unshare --user --map-root-user --pid --fork --kill-child --mount-proc --ipc --uts --mount
  *    [--net]`: `--kill-child` so killing unshare kills the whole pid namespace.
+ * 3. `prlimit --data --nofile --nproc --core=0 --fsize [--cpu]`, inside the user namespace so
+ *    RLIMIT_NPROC counts only the plugin's own processes (without namespaces: before step 4).
  * 4. `setpriv --bounding-set=-all --inh-caps=-all --no-new-privs`: the namespace root has no
  *    capabilities left, so it cannot undo mounts or Landlock.
  * 5. `sh -c 'exec 3<&0; "$@" 0<&3 3<&- & wait $!'`: a tiny pid-1 init, because a runtime running as pid 1 ignores
@@ -71,6 +72,8 @@ export interface Enforcement {
   processes: "rlimit" | "none";
   /** File descriptors: "rlimit" or "none". */
   fileDescriptors: "rlimit" | "none";
+  /** "seccomp": socket(AF_UNIX) and io_uring denied on every thread (settled by the child). */
+  syscalls: "seccomp" | "none";
   /** Linux namespaces the child runs in. */
   namespaces: string[];
   /** uid the child runs as when the host is root, else null. */
@@ -89,7 +92,7 @@ export interface LauncherOptions {
   platform: string;
   /** uid of the host process. */
   hostUid: number;
-  /** Whether user/pid/net namespaces work (from {@link probeSandbox}); false: rlimits only. */
+  /** Whether user/pid/net namespaces work (from `probeSandbox()` in `_probe.ts`); false: rlimits only. */
   namespaces: boolean;
   /** uid/gid to drop to when the host is root. */
   sandboxUid?: number;
@@ -161,6 +164,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
         cpu: "watchdog+deadline",
         processes: "none",
         fileDescriptors: "none",
+        syscalls: "none",
         namespaces: [],
         uid: null,
         notes: [`No sandbox on "${options.platform}": only Linux has the launcher`],
@@ -173,26 +177,24 @@ export function buildLauncher(options: LauncherOptions): Launcher {
   if (options.hostUid === 0) {
     uid = options.sandboxUid ?? DEFAULT_SANDBOX_UID;
     argv.push("setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--");
-  } else {
-    notes.push("RLIMIT_NPROC counts every process of the host's uid");
   }
   const dataMb = RUNTIME_DATA_FLOOR_MB[options.runtime] + Math.ceil(limits.heapMb);
   const nofile = Math.ceil(limits.fileDescriptors) + RUNTIME_BASE_FDS;
   const nproc = Math.ceil(limits.threads) + RUNTIME_BASE_THREADS;
   const fsize = (limits.fileSizeMb ?? 256) * 1024 * 1024;
-  argv.push(
+  const prlimit = [
     "prlimit",
     `--data=${dataMb * 1024 * 1024}`,
     `--nofile=${nofile}`,
     `--nproc=${nproc}`,
     "--core=0",
     `--fsize=${fsize}`,
-  );
+  ];
   if (limits.cpuLifetimeMs !== undefined) {
     const soft = Math.max(1, Math.ceil(limits.cpuLifetimeMs / 1000));
-    argv.push(`--cpu=${soft}:${soft + 1}`);
+    prlimit.push(`--cpu=${soft}:${soft + 1}`);
   }
-  argv.push("--");
+  prlimit.push("--");
   const namespaces: string[] = [];
   let network: Enforcement["network"] = "none";
   if (options.namespaces) {
@@ -214,9 +216,16 @@ export function buildLauncher(options: LauncherOptions): Launcher {
       namespaces.push("net");
       network = "netns";
     }
-    argv.push("--", "setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--");
+    // prlimit inside the user namespace: since Linux 5.14 RLIMIT_NPROC is counted per user
+    // namespace, against the limit in force when the namespace was created at the parent level.
+    // Set inside, the small limit counts only this plugin's processes, not every process of the
+    // host's uid (which made a non-root host's second plugin fail to start).
+    argv.push("--", ...prlimit);
+    argv.push("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--");
   } else {
+    argv.push(...prlimit);
     notes.push("User namespaces unavailable: no pid, mount or network isolation");
+    if (options.hostUid !== 0) notes.push("RLIMIT_NPROC counts every process of the host's uid");
   }
   if (network === "none" && options.network !== "full") {
     const ports = connectPorts(options.network);
@@ -234,6 +243,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
       cpu: limits.cpuLifetimeMs === undefined ? "watchdog+deadline" : "rlimit+watchdog+deadline",
       processes: uid !== null || options.hostUid !== 0 ? "rlimit" : "none",
       fileDescriptors: "rlimit",
+      syscalls: "none",
       namespaces,
       uid,
       notes,

@@ -37,10 +37,10 @@ import { probeSandbox } from "./_probe.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
 import { findDescendant } from "./procfs.ts";
 import { NativeSession } from "./_session.ts";
-import type { NativeExit, NativePlugin } from "./_session.ts";
+import type { NativePlugin } from "./native_types.ts";
 
 export type { Enforcement, NativeLimits } from "./launcher.ts";
-export type { NativeExit, NativePlugin } from "./_session.ts";
+export type { NativeExit, NativePlugin } from "./native_types.ts";
 export type { NativeMetrics } from "./procfs.ts";
 
 /** Filesystem grant: absolute paths only. */
@@ -82,7 +82,11 @@ export interface NativePluginOptions {
   maxFrameBytes?: number;
 }
 
-const CHILD_ENTRY = "./_child.ts";
+/** Child entry next to this module, with this module's extension (.ts source, .js in dist/). */
+function childEntry(): string {
+  const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
+  return fileURLToPath(new URL(`./_child${ext}`, import.meta.url));
+}
 
 /**
  * Starts a native plugin in its own (sandboxed) child process and waits until `bh_init()` returned.
@@ -119,7 +123,7 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
     );
   }
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  const script = fileURLToPath(new URL(CHILD_ENTRY, import.meta.url));
+  const script = childEntry();
   const runtime = runtimeCommand(script, { heapMb: 32 });
   const hostUid = process.getuid?.() ?? -1;
   const mode = options.sandbox ?? "auto";
@@ -200,7 +204,11 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   const realPid = child.pid === undefined ? null : findDescendant(child.pid, nsPid);
   const applied = ready.landlock as { filesystem?: boolean; network?: boolean } | null;
   const filesystem = applied?.filesystem === true ? "landlock" : "none";
-  const final: Enforcement = { ...enforcement, filesystem };
+  const final: Enforcement = {
+    ...enforcement,
+    filesystem,
+    syscalls: ready.seccomp === true ? "seccomp" : "none",
+  };
   if (applied?.network === true && final.network === "none") final.network = "landlock-ports";
   if (filesystem === "none" && mode !== false) final.notes.push("Landlock unavailable");
   if (mode === true && filesystem === "none") {
@@ -250,6 +258,7 @@ function unsandboxed(why: string): Enforcement {
     cpu: "watchdog+deadline",
     processes: "none",
     fileDescriptors: "none",
+    syscalls: "none",
     namespaces: [],
     uid: null,
     notes: [`No sandbox (${why})`],
@@ -272,6 +281,3 @@ function checkOptions(options: NativePluginOptions): void {
     }
   }
 }
-
-/** Exit information passed to `onExit` listeners (re-exported for the host). */
-export type NativeExitReason = NativeExit;

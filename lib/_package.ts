@@ -28,6 +28,8 @@ export interface PreparedPackage {
   digest: string;
   size: number;
   modifiedAt: number | undefined;
+  /** The verified bytes of every file, by relative path. */
+  files: ReadonlyMap<string, Uint8Array>;
   /** Removes the private copy, if any. */
   cleanup: () => Promise<void>;
 }
@@ -90,6 +92,7 @@ export async function preparePackage(
     digest: snapshot.digest,
     size: snapshot.totalBytes,
     modifiedAt,
+    files: snapshot.files,
   };
   if (!decision.allowed || !options.policy.requireSignature) {
     return {

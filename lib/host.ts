@@ -16,7 +16,7 @@
  */
 
 import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { PluginError } from "./errors.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
@@ -41,6 +41,7 @@ import { checkLimits, tightenLimits } from "./limits.ts";
 import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
 import { type PreparedPackage, preparePackage } from "./_package.ts";
 import { watchEntries } from "./_watch.ts";
+import { platformKey, startNativeInstance } from "./_native.ts";
 import { type Entry, LOADED, newEntry } from "./_entry.ts";
 import { type ReloadDeps, reloadEntry } from "./_reload.ts";
 import { resolvePolicy, type TrustPolicy } from "./trust/policy.ts";
@@ -476,16 +477,7 @@ export class PluginHost {
   async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
     const record = entry.record as PluginRecord;
     const name = prepared.manifest.name;
-    if (prepared.codeManifest.entry === undefined) {
-      throw new PluginError(
-        "ERR_RUNTIME_UNSUPPORTED",
-        `Cannot load plugin "${name}": native plugins are not wired into this host yet`,
-        {
-          hint: "Use ffi/native_plugin.ts startNativePlugin() directly",
-          plugin: name,
-        },
-      );
-    }
+    if (prepared.codeManifest.native !== undefined) return this.#startNative(entry, prepared);
     const adapter = await this.#getAdapter();
     entry.hookPriorities = new Map();
     const { instance, enforcement } = await spawnInstance({
@@ -501,6 +493,41 @@ export class PluginHost {
         if (priority >= 0) entry.hookPriorities.set(hook, priority);
         if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
       },
+      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
+    });
+    record.enforcement = enforcement;
+    return instance;
+  }
+
+  async #startNative(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
+    const record = entry.record as PluginRecord;
+    const manifest = this.#effectiveLimits(prepared.manifest);
+    const name = manifest.name;
+    const key = platformKey();
+    const libraryPath = manifest.native?.[key];
+    if (libraryPath === undefined) {
+      throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load native plugin "${name}": it has no library for "${key}"`, {
+        hint: `Add "${key}" to "native" in plugin.json`,
+        plugin: name,
+      });
+    }
+    const library = prepared.files.get(relative(manifest.dir, libraryPath).split(sep).join("/"));
+    if (library === undefined) {
+      throw new PluginError("ERR_NATIVE_LOAD", `Cannot load native plugin "${name}": "${libraryPath}" is not in the package`, {
+        hint: "Put the library inside the plugin directory",
+        plugin: name,
+      });
+    }
+    const adapter = await this.#getAdapter();
+    const { instance, enforcement } = await startNativeInstance({
+      manifest,
+      library,
+      libraryPath,
+      runtime: adapter.name,
+      store: this.#store,
+      logger: this.#logger,
+      requireSandbox: this.#requiredAreas().length > 0,
+      onDenied: (d) => this.#onDenied(d),
       onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
     });
     record.enforcement = enforcement;
@@ -914,13 +941,23 @@ export class PluginHost {
         try {
           const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as {
             heapUsed?: number;
+            rssBytes?: number;
+            cpuMs?: number;
+            threads?: number;
+            fds?: number;
+            connections?: number;
           };
-          if (typeof s?.heapUsed === "number") {
-            record.metrics.setGauges({ heapBytes: s.heapUsed });
-            const limit = record.manifest.limits.heapMb * 1024 * 1024;
-            if (s.heapUsed > limit) {
-              this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
-            }
+          const heap = s?.heapUsed ?? s?.rssBytes;
+          record.metrics.setGauges({
+            ...(heap !== undefined ? { heapBytes: heap } : {}),
+            ...(s?.cpuMs !== undefined ? { cpuTimeMs: s.cpuMs } : {}),
+            ...(s?.threads !== undefined ? { threadCount: s.threads } : {}),
+            ...(s?.fds !== undefined ? { fdCount: s.fds } : {}),
+            ...(s?.connections !== undefined ? { connectionCount: s.connections } : {}),
+          });
+          const limit = record.manifest.limits.heapMb * 1024 * 1024;
+          if (s?.heapUsed !== undefined && s.heapUsed > limit) {
+            this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
           }
         } catch {
           // A plugin that cannot answer in time is reported by its call deadline, not here.

@@ -38,7 +38,8 @@ export interface EnforcementEntry {
 /** Per-plugin enforcement report. */
 export interface Enforcement {
   runtime: RuntimeName;
-  tier: "worker";
+  /** `worker`: a thread of the host; `process`: a sandboxed child process (native plugins). */
+  tier: "worker" | "process";
   filesystem: EnforcementEntry;
   network: EnforcementEntry;
   env: EnforcementEntry;

@@ -10,6 +10,7 @@ import {
 } from "../../ffi/launcher.ts";
 import type { LauncherOptions } from "../../ffi/launcher.ts";
 import { childrenOf, findDescendant, sampleProcess } from "../../ffi/procfs.ts";
+import { seccompProgram } from "../../ffi/_seccomp.ts";
 
 const base: LauncherOptions = {
   runtime: "node",
@@ -26,7 +27,7 @@ function flag(argv: string[], name: string): string | undefined {
 }
 
 describe("buildLauncher()", () => {
-  it("drops a root host to the sandbox uid before prlimit", () => {
+  it("drops a root host to the sandbox uid before anything else", () => {
     const { argv, enforcement } = buildLauncher({ ...base, sandboxUid: 4242 });
     assert.deepEqual(argv.slice(0, 5), [
       "setpriv",
@@ -35,14 +36,14 @@ describe("buildLauncher()", () => {
       "--clear-groups",
       "--",
     ]);
-    assert.equal(argv[5], "prlimit");
+    assert.equal(argv[5], "unshare");
     assert.equal(enforcement.uid, 4242);
     assert.equal(enforcement.processes, "rlimit");
   });
 
   it("does not change uid for an unprivileged host", () => {
     const { argv, enforcement } = buildLauncher({ ...base, hostUid: 1000 });
-    assert.equal(argv[0], "prlimit");
+    assert.equal(argv[0], "unshare");
     assert.equal(enforcement.uid, null);
   });
 
@@ -64,12 +65,13 @@ describe("buildLauncher()", () => {
     assert.equal(enforcement.cpu, "rlimit+watchdog+deadline");
   });
 
-  it("isolates namespaces, drops capabilities and runs an init shell in front", () => {
+  it("isolates namespaces, sets rlimits inside, drops capabilities, runs an init shell", () => {
     const { argv, enforcement } = buildLauncher(base);
     const u = argv.indexOf("unshare");
+    const prlimit = argv.indexOf("prlimit");
     const caps = argv.indexOf("--bounding-set=-all");
     const sh = argv.indexOf("sh");
-    assert.ok(u > argv.indexOf("prlimit") && caps > u && sh > caps);
+    assert.ok(u >= 0 && prlimit > u && caps > prlimit && sh > caps);
     for (const f of ["--user", "--pid", "--fork", "--kill-child", "--mount-proc", "--net"]) {
       assert.ok(argv.includes(f), f);
     }
@@ -91,6 +93,7 @@ describe("buildLauncher()", () => {
   it("falls back to rlimits only without user namespaces", () => {
     const { argv, enforcement } = buildLauncher({ ...base, namespaces: false });
     assert.ok(!argv.includes("unshare"));
+    assert.ok(argv.includes("prlimit"));
     assert.deepEqual(enforcement.namespaces, []);
     assert.equal(enforcement.sandboxed, true);
   });
@@ -147,5 +150,26 @@ describe("procfs", { skip: process.platform !== "linux" ? "procfs is Linux only"
     } finally {
       child.kill("SIGKILL");
     }
+  });
+});
+
+describe("seccompProgram()", () => {
+  it("builds a BPF program for x64 and arm64 that ends in ALLOW, and refuses other arches", () => {
+    for (const arch of ["x64", "arm64"]) {
+      const prog = seccompProgram(arch);
+      assert.ok(prog !== null && prog.length % 8 === 0 && prog.length / 8 <= 32);
+      const view = new DataView(prog.buffer);
+      const last = prog.length - 8;
+      assert.equal(view.getUint16(last, true), 0x06); // BPF_RET
+      assert.equal(view.getUint32(last + 4, true), 0x7fff0000); // SECCOMP_RET_ALLOW
+      // every jump stays inside the program
+      for (let i = 0; i < prog.length / 8; i++) {
+        if ((view.getUint16(i * 8, true) & 0x07) !== 0x05) continue; // not a BPF_JMP
+        const jt = view.getUint8(i * 8 + 2);
+        const jf = view.getUint8(i * 8 + 3);
+        assert.ok(i + 1 + Math.max(jt, jf) < prog.length / 8, `instruction ${i}`);
+      }
+    }
+    assert.equal(seccompProgram("ia32"), null);
   });
 });

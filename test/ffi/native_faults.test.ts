@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
 import { join } from "node:path";
@@ -24,8 +24,7 @@ async function failure(p: Promise<unknown>): Promise<Error & { code?: string; si
 
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8")); // zombie = dead
   } catch {
     return false;
   }
@@ -38,6 +37,8 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
   let witness: NativePlugin;
   let server: Server;
   let port = 0;
+  let unixServer: Server;
+  let unixPath = "";
   let accepted = 0;
   const started: NativePlugin[] = [];
   const plugins = new Map<string, NativePlugin>();
@@ -76,6 +77,13 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     port = (server.address() as { port: number }).port;
+    unixPath = join(outside, "host.sock");
+    unixServer = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => unixServer.listen(unixPath, resolve));
+    chmodSync(unixPath, 0o777);
     const specs: Array<[string, Partial<NativePluginOptions>]> = [
       ["segv", {}],
       ["abort", {}],
@@ -106,6 +114,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
   after(() => {
     for (const p of started) p.kill();
     server?.close();
+    unixServer?.close();
     built?.remove();
   });
 
@@ -145,7 +154,10 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     const pid = p.pid;
     const error = await failure(p.call("loop", new Uint8Array()));
     assert.equal(error.code, "ERR_CALL_TIMEOUT");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && !exits.has("timeout"); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(alive(pid), false);
     assert.equal(exits.get("timeout")?.reason, "timeout");
     await witnessWorks();
@@ -190,6 +202,15 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     await witnessWorks();
   });
 
+  it("Unix sockets: cannot reach a host socket file (seccomp denies AF_UNIX sockets)", async () => {
+    const p = get("net");
+    assert.equal(p.enforcement.syscalls, "seccomp");
+    const error = await failure(p.call("unix", enc(unixPath)));
+    assert.equal(error.code, "ERR_PERMISSION_DENIED", error.message);
+    assert.equal(accepted, 0);
+    await witnessWorks();
+  });
+
   it("filesystem: reads and writes only inside the grant", async () => {
     const p = get("fs");
     assert.equal(p.enforcement.filesystem, "landlock");
@@ -209,10 +230,14 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     await witnessWorks();
   });
 
-  it("garbage written to the IPC channel: ERR_IPC, plugin killed, host fine", async () => {
+  it("garbage written to the IPC channel: ERR_IPC (or a crash), plugin gone, host fine", async () => {
     const p = get("garbage");
     const error = await failure(p.call("garbage", new Uint8Array()));
-    assert.equal(error.code, "ERR_IPC", error.message);
+    assert.ok(["ERR_IPC", "ERR_PLUGIN_CRASHED"].includes(error.code as string), error.message);
+    for (let i = 0; i < 200 && !exits.has("garbage"); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(exits.get("garbage")?.crashed, true);
     await witnessWorks();
   });
 });

@@ -155,6 +155,19 @@ describe("startNativePlugin() with a well-behaved plugin", { skip }, () => {
     assert.equal(await codeOf(missing), "ERR_NATIVE_LOAD");
   });
 
+  it("runs without any sandbox when sandbox is false, and says so", async () => {
+    const p = await startNativePlugin({ ...options("echo"), sandbox: false });
+    try {
+      assert.equal(p.enforcement.sandboxed, false);
+      assert.equal(p.enforcement.filesystem, "none");
+      assert.equal(p.enforcement.syscalls, "none");
+      assert.deepEqual(p.enforcement.namespaces, []);
+      assert.equal(dec(await p.call("upper", enc("plain"))), "PLAIN");
+    } finally {
+      await p.close();
+    }
+  });
+
   it("throws TypeError for a relative filesystem grant", async () => {
     await assert.rejects(
       startNativePlugin({
