@@ -8,7 +8,8 @@
  * @module
  */
 
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,16 +49,48 @@ async function sign(dir: string, secretKey: Uint8Array): Promise<void> {
   writeFileSync(join(dir, "plugin.sig"), encodeSignatureFile(sig));
 }
 
-const key = generateKeyPair();
-for (const name of ["weather", "catalog", "escaper"]) {
-  await sign(join(plugins, name), key.secretKey);
+// A native plugin, built from C with the system compiler (Linux: it runs in a sandboxed child).
+let native = false;
+if (process.platform === "linux") {
+  const dir = join(plugins, "wordcount");
+  mkdirSync(dir);
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  try {
+    execFileSync("cc", [
+      "-shared",
+      "-fPIC",
+      "-O2",
+      "-I",
+      join(root, "ffi"),
+      "-o",
+      join(dir, "libwordcount.so"),
+      join(root, "examples/native/wordcount.c"),
+    ]);
+    const manifest = {
+      name: "wordcount",
+      version: "1.0.0",
+      native: { [`${process.platform}-${process.arch}`]: "./libwordcount.so" },
+      limits: { heapMb: 64 },
+    };
+    writeFileSync(join(dir, "plugin.json"), JSON.stringify(manifest));
+    native = true;
+  } catch (e) {
+    console.log(`(no C compiler: skipping the native plugin: ${(e as Error).message})`);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+const key = generateKeyPair();
+const signed = ["weather", "catalog", "escaper", ...(native ? ["wordcount"] : [])];
+for (const name of signed) await sign(join(plugins, name), key.secretKey);
 const listPath = join(work, "trust-list.bin");
 const secret = { passphrase: "demo passphrase (use a real secret)" };
 // scrypt cost 2^15 keeps the demo quick; the default is 2^17.
 const list = await openTrustList(listPath, secret, { create: true, scryptLog2N: 15 });
 await list.save(addTrustedKey(list.list, key.publicKey, { note: "demo key" }));
-console.log(`Signed 3 plugins with key ${key.keyId}; trust list encrypted at ${listPath}\n`);
+console.log(
+  `Signed ${signed.length} plugins with key ${key.keyId}; trust list encrypted at ${listPath}\n`,
+);
 
 const auditLines: string[] = [];
 const host = new PluginHost({
@@ -85,6 +118,27 @@ try {
   console.log("catalog.vandalize()      ->", await catalog.call("vandalize"));
   const hooked = await host.hooks.run("on_request", { path: "/checkout" });
   console.log("hooks.run(on_request)    ->", JSON.stringify(hooked.value));
+  if (native) {
+    const wc = await host.load("wordcount");
+    console.log(
+      "wordcount.count(...)     ->",
+      JSON.stringify(await wc.call("count", "a native plugin in a sandbox")),
+    );
+    console.log(
+      "wordcount.peek()         ->",
+      await wc.call("peek"),
+      "(fopen of /etc/hostname in C)",
+    );
+    const monitor = host.startMonitor({ intervalMs: 60_000 });
+    await monitor.sample();
+    monitor.stop();
+    const m = wc.metrics();
+    console.log(
+      `wordcount metrics        -> rss ${
+        ((m.heapBytes ?? 0) / 1048576).toFixed(1)
+      } MiB, ${m.threadCount} threads, ${m.fdCount} fds, cpu ${m.cpuTimeMs} ms, tier ${wc.info.enforcement?.tier}`,
+    );
+  }
   console.log("\nescaper.escape():");
   for (
     const [what, outcome] of Object.entries(await escaper.call("escape") as Record<string, string>)
@@ -121,6 +175,7 @@ try {
       i.name,
       i.version,
       i.status,
+      e?.tier ?? "-",
       i.trust?.state ?? "-",
       cell("filesystem"),
       cell("network"),
@@ -136,6 +191,7 @@ try {
     "plugin",
     "version",
     "status",
+    "tier",
     "trust",
     "filesystem",
     "network",

@@ -24,7 +24,12 @@ describe("examples", () => {
     assert.match(out, /ctx\.get\(database\)\s+denied \(ERR_PERMISSION_DENIED\)/);
     assert.match(out, new RegExp(`Runtime: ${runtime}\\.`));
     for (const name of ["weather", "catalog", "escaper"]) {
-      assert.match(out, new RegExp(`^${name}\\s+\\S+\\s+active\\s+trusted`, "m"));
+      assert.match(out, new RegExp(`^${name}\\s+\\S+\\s+active\\s+worker\\s+trusted`, "m"));
+    }
+    if (process.platform === "linux") {
+      assert.match(out, /^wordcount\s+\S+\s+active\s+process\s+trusted\s+landlock\*/m);
+      assert.match(out, /wordcount\.peek\(\)\s+-> denied/);
+      assert.match(out, /wordcount metrics\s+-> rss \d/);
     }
     if (runtime !== "bun") assert.doesNotMatch(out, /ESCAPED/);
   });
