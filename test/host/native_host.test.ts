@@ -26,10 +26,18 @@ describe("native plugins in the host", { skip: linux }, () => {
       limits: { cpuTimeMs: 5000 },
     }, {});
     copyFileSync(built.lib("echo"), join(echo, "libecho.so"));
-    const faults = writePlugin(root, "native-faults", { native: { [key]: "./libfaults.so" }, limits: { cpuTimeMs: 2000 } }, {});
+    const faults = writePlugin(root, "native-faults", {
+      native: { [key]: "./libfaults.so" },
+      limits: { cpuTimeMs: 2000 },
+    }, {});
     copyFileSync(built.lib("faults"), join(faults, "libfaults.so"));
-    writePlugin(root, "js-neighbour", { entry: "./mod.ts" }, { "mod.ts": "export default { methods: { ping: () => 'pong' } };" });
-    host = new PluginHost({ pluginDirs: [root], context: { config: { units: "metric" }, secret: "s3cret" } });
+    writePlugin(root, "js-neighbour", { entry: "./mod.ts" }, {
+      "mod.ts": "export default { methods: { ping: () => 'pong' } };",
+    });
+    host = new PluginHost({
+      pluginDirs: [root],
+      context: { config: { units: "metric" }, secret: "s3cret" },
+    });
   });
 
   after(async () => {
