@@ -25,7 +25,8 @@
  *
  * @example
  * ```ts
- * import { main } from "./cli.ts";
+ * import type { Manifest } from "./manifest.ts";
+import { main } from "./cli.ts";
  * const code = await main(["hash", "./plugins/resizer", "--json"]);
  * ```
  * @module
@@ -38,6 +39,8 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PluginError } from "./errors.ts";
+import type { Manifest } from "./manifest.ts";
+import { deriveGrants } from "../permissions/grants.ts";
 import {
   createSignature,
   createTrustStore,
@@ -330,6 +333,9 @@ async function inspect(ctx: CliContext, args: string[]): Promise<number> {
     files: [...snapshot.files.keys()].sort(),
     totalBytes: snapshot.totalBytes,
     signature: { present: snapshot.signature !== undefined, statement, ...decision },
+    permissions: manifest.permissions,
+    limits: manifest.limits,
+    grants: inspectGrants(manifest),
   };
   ctx.print(
     info,
@@ -339,9 +345,30 @@ async function inspect(ctx: CliContext, args: string[]): Promise<number> {
       `  signature  ${decision.state}: ${decision.reason}` +
       (statement
         ? `\n  signed by  ${statement.keyId}, expires ${statement.expires ?? "never"}`
-        : ""),
+        : "") +
+      `\n  network    ${JSON.stringify(manifest.permissions.network)}` +
+      `\n  fs read    ${manifest.permissions.filesystem.read.join(", ") || "(none)"}` +
+      `\n  fs write   ${manifest.permissions.filesystem.write.join(", ") || "(none)"}` +
+      `\n  env        ${manifest.permissions.env.join(", ") || "(none)"}` +
+      `\n  context    read ${manifest.permissions.context.read.join(", ") || "(none)"}; write ${
+        manifest.permissions.context.write.join(", ") || "(none)"
+      }` +
+      `\n  limits     ${JSON.stringify(manifest.limits)}` +
+      `\n  deno       ${JSON.stringify(info.grants.deno)}` +
+      `\n  node       ${info.grants.nodeExecArgv.join(" ")}`,
   );
   return 0;
+}
+
+/** The grants a worker plugin would get (without the framework's own read paths). */
+function inspectGrants(manifest: Manifest): { deno: unknown; nodeExecArgv: string[] } {
+  const g = deriveGrants({
+    pluginDir: manifest.dir,
+    network: manifest.permissions.network,
+    filesystem: manifest.permissions.filesystem,
+    env: manifest.permissions.env,
+  });
+  return { deno: g.deno, nodeExecArgv: g.nodeExecArgv };
 }
 
 /**
