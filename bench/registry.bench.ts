@@ -187,3 +187,86 @@ const runtime = process.versions.deno !== undefined
 console.log(`# registry bench on ${runtime}`);
 benchDependencies();
 await benchHooks();
+
+/**
+ * Hook dispatch through 10 real worker plugins (host.hooks.run) vs 10 sequential raw
+ * postMessage round trips to 10 echo workers over the same kind of channel.
+ */
+async function benchWorkerHooks(): Promise<void> {
+  const { mkdtempSync, mkdirSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { Worker } = await import("node:worker_threads");
+  const { PluginHost } = await import("../mod.ts");
+  const N = 10;
+  const ROUNDS = 300;
+  const root = mkdtempSync(join(tmpdir(), "bulkhead-hookbench-"));
+  for (let i = 0; i < N; i++) {
+    const dir = join(root, `h${i}`);
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, "plugin.json"),
+      JSON.stringify({ name: `h${i}`, version: "1.0.0", entry: "./mod.ts" }),
+    );
+    writeFileSync(join(dir, "mod.ts"), "export default { hooks: { on_request: (d) => d + 1 } };");
+  }
+  const host = new PluginHost({ pluginDirs: [root] });
+  const echoUrl = new URL("./_echo_worker.ts", import.meta.url);
+  const raws: { port: MessagePort; worker: InstanceType<typeof Worker> }[] = [];
+  try {
+    await host.discover();
+    for (let i = 0; i < N; i++) await host.load(`h${i}`);
+    for (let i = 0; i < N; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(echoUrl, {
+        workerData: { port: port2 },
+        transferList: [port2 as never],
+      });
+      await new Promise((r) => worker.once("message", r));
+      port1.start();
+      raws.push({ port: port1, worker });
+    }
+    const rawRun = async (data: number): Promise<number> => {
+      let v = data;
+      for (const { port } of raws) {
+        v = await new Promise<number>((resolve) => {
+          port.onmessage = (e: MessageEvent) =>
+            resolve((e.data as [number, number, number])[2] + 1);
+          port.postMessage([1, 1, "on_request", v]);
+        });
+      }
+      return v;
+    };
+    const hookRun = async (data: number): Promise<number> =>
+      (await host.hooks.run("on_request", data)).value as number;
+    const measure = async (fn: (d: number) => Promise<number>): Promise<number> => {
+      for (let i = 0; i < 50; i++) await fn(i);
+      const t0 = performance.now();
+      for (let i = 0; i < ROUNDS; i++) {
+        if (await fn(i) !== i + N) throw new Error("wrong hook result");
+      }
+      return ((performance.now() - t0) * 1000) / ROUNDS;
+    };
+    const raw1 = await measure(rawRun);
+    const hook1 = await measure(hookRun);
+    const raw2 = await measure(rawRun);
+    const hook2 = await measure(hookRun);
+    const raw = Math.min(raw1, raw2);
+    const hook = Math.min(hook1, hook2);
+    console.log(`hook dispatch through ${N} worker plugins vs ${N} raw round trips (best of 2)`);
+    console.log(
+      `  raw ${fmt(raw, "µs/run")}  host.hooks.run ${fmt(hook, "µs/run")}  ratio ${
+        (hook / raw).toFixed(2)
+      }x`,
+    );
+  } finally {
+    for (const { port, worker } of raws) {
+      port.close();
+      await worker.terminate();
+    }
+    await host.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await benchWorkerHooks();
