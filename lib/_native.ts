@@ -40,8 +40,14 @@ interface NativeHandle {
   call(method: string, input?: unknown): Promise<unknown>;
   close(): Promise<void>;
   kill(): void;
-  metrics(): { rssKb: number; cpuMs: number; threads: number; fds: number; tcpConnections: number } | null;
-  onExit(listener: (exit: { code: number | null; signal: string | null; crashed: boolean; reason: string }) => void): () => void;
+  metrics():
+    | { rssKb: number; cpuMs: number; threads: number; fds: number; tcpConnections: number }
+    | null;
+  onExit(
+    listener: (
+      exit: { code: number | null; signal: string | null; crashed: boolean; reason: string },
+    ) => void,
+  ): () => void;
   readonly enforcement: {
     sandboxed: boolean;
     filesystem: string;
@@ -77,15 +83,16 @@ export function nativeEnforcement(
     runtime,
     tier: "process",
     filesystem: entry(e.filesystem, e.filesystem === "landlock"),
-    network: network === "full"
-      ? entry("none", true, "full network was declared")
-      : entry(
-        e.network,
-        e.network === "netns",
-        e.network === "landlock-ports" ? "TCP ports only; host names are not checked" : undefined,
-      ),
+    network: network === "full" ? entry("none", true, "full network was declared") : entry(
+      e.network,
+      e.network === "netns",
+      e.network === "landlock-ports" ? "TCP ports only; host names are not checked" : undefined,
+    ),
     env: entry("clean-env", true, "the child gets PATH only; declared variables are not forwarded"),
-    subprocess: entry(e.processes === "rlimit" ? "rlimit+seccomp" : "none", e.processes === "rlimit"),
+    subprocess: entry(
+      e.processes === "rlimit" ? "rlimit+seccomp" : "none",
+      e.processes === "rlimit",
+    ),
     ffi: entry("process", true, "native code runs only in the sandboxed child"),
     memory: entry(e.memory, true, notes || undefined),
     cpu: entry(e.cpu, true),
@@ -108,10 +115,16 @@ export async function startNativeInstance(
   const write = new Set(manifest.permissions.context.write);
   const deny = (what: Denial["what"], key: string): never => {
     options.onDenied({ plugin: name, what, target: key });
-    throw new PluginError("ERR_PERMISSION_DENIED", `Cannot ${what === "context.read" ? "read" : "write"} context key "${key}": plugin "${name}" did not declare it`, {
-      hint: `Add "${key}" to permissions.context in plugin.json`,
-      plugin: name,
-    });
+    throw new PluginError(
+      "ERR_PERMISSION_DENIED",
+      `Cannot ${
+        what === "context.read" ? "read" : "write"
+      } context key "${key}": plugin "${name}" did not declare it`,
+      {
+        hint: `Add "${key}" to permissions.context in plugin.json`,
+        plugin: name,
+      },
+    );
   };
   const { startNativePlugin } = await import("../ffi/native_plugin.ts");
   const fs = manifest.permissions.filesystem;
@@ -122,7 +135,9 @@ export async function startNativeInstance(
     limits: { ...manifest.limits },
     permissions: {
       network: manifest.permissions.network,
-      filesystem: fs.read.length + fs.write.length === 0 ? "none" : { read: fs.read, write: fs.write },
+      filesystem: fs.read.length + fs.write.length === 0
+        ? "none"
+        : { read: fs.read, write: fs.write },
     },
     context: (op, key, value) => {
       if (op === "get") {
@@ -141,7 +156,14 @@ export async function startNativeInstance(
     callTimeoutMs: manifest.limits.cpuTimeMs,
   }) as unknown as NativeHandle;
   const instance = new NativeInstance(name, handle, options.onFailure);
-  return { instance, enforcement: nativeEnforcement(options.runtime, handle.enforcement, manifest.permissions.network) };
+  return {
+    instance,
+    enforcement: nativeEnforcement(
+      options.runtime,
+      handle.enforcement,
+      manifest.permissions.network,
+    ),
+  };
 }
 
 class NativeInstance implements PluginInstance {
@@ -158,10 +180,20 @@ class NativeInstance implements PluginInstance {
     handle.onExit((exit) => {
       if (this.#dead) return;
       this.#dead = true;
-      const kind = exit.reason === "timeout" ? "timeout" : exit.reason === "resource" ? "heap" : "crash";
+      const kind = exit.reason === "timeout"
+        ? "timeout"
+        : exit.reason === "resource"
+        ? "heap"
+        : "crash";
       const error = new PluginError(
-        exit.reason === "timeout" ? "ERR_CALL_TIMEOUT" : exit.reason === "resource" ? "ERR_RESOURCE_LIMIT" : "ERR_PLUGIN_CRASHED",
-        `Cannot continue native plugin "${name}": its process ended (${exit.signal ?? `exit code ${exit.code}`}, ${exit.reason})`,
+        exit.reason === "timeout"
+          ? "ERR_CALL_TIMEOUT"
+          : exit.reason === "resource"
+          ? "ERR_RESOURCE_LIMIT"
+          : "ERR_PLUGIN_CRASHED",
+        `Cannot continue native plugin "${name}": its process ended (${
+          exit.signal ?? `exit code ${exit.code}`
+        }, ${exit.reason})`,
         { hint: "Check the plugin for crashes, hangs or resource exhaustion", plugin: name },
       );
       onFailure(this, { error, kind });
@@ -199,7 +231,7 @@ class NativeInstance implements PluginInstance {
     this.#pending++;
     return this.#h.call(name, args.length === 0 ? undefined : args[0]).finally(() => {
       this.#pending--;
-      if (this.#pending === 0) for (const w of this.#drainWaiters.splice(0)) w();
+      if (this.#pending === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
     });
   }
 

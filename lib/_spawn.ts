@@ -30,6 +30,8 @@ export const PERMISSION_AREAS: readonly EnforcementArea[] = [
   "ffi",
 ];
 
+let threadSeq = 0;
+
 /** What {@link spawnInstance} needs. */
 export interface SpawnOptions {
   /** Manifest whose entry and reads point at the code to run. */
@@ -97,6 +99,7 @@ export async function spawnInstance(
     const value = process.env[k];
     if (value !== undefined) env[k] = value;
   }
+  const threadName = `bh-${(++threadSeq).toString(36)}`;
   const call = new MessageChannel();
   const ctx = new MessageChannel();
   const holder: { instance?: WorkerInstance } = {};
@@ -122,6 +125,7 @@ export async function spawnInstance(
   const worker = adapter.spawn({
     name,
     grants,
+    threadName,
     heapMb: manifest.limits.heapMb,
     env,
     init: {
@@ -135,6 +139,7 @@ export async function spawnInstance(
   });
   const instance = new WorkerInstance({
     name,
+    threadName: adapter.name === "deno" ? undefined : threadName,
     worker,
     port: call.port1,
     closeContext,

@@ -41,6 +41,7 @@ import { checkLimits, tightenLimits } from "./limits.ts";
 import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
 import { type PreparedPackage, preparePackage } from "./_package.ts";
 import { watchEntries } from "./_watch.ts";
+import { listThreads } from "./thread_cpu.ts";
 import { platformKey, startNativeInstance } from "./_native.ts";
 import { type Entry, LOADED, newEntry } from "./_entry.ts";
 import { type ReloadDeps, reloadEntry } from "./_reload.ts";
@@ -506,17 +507,25 @@ export class PluginHost {
     const key = platformKey();
     const libraryPath = manifest.native?.[key];
     if (libraryPath === undefined) {
-      throw new PluginError("ERR_RUNTIME_UNSUPPORTED", `Cannot load native plugin "${name}": it has no library for "${key}"`, {
-        hint: `Add "${key}" to "native" in plugin.json`,
-        plugin: name,
-      });
+      throw new PluginError(
+        "ERR_RUNTIME_UNSUPPORTED",
+        `Cannot load native plugin "${name}": it has no library for "${key}"`,
+        {
+          hint: `Add "${key}" to "native" in plugin.json`,
+          plugin: name,
+        },
+      );
     }
     const library = prepared.files.get(relative(manifest.dir, libraryPath).split(sep).join("/"));
     if (library === undefined) {
-      throw new PluginError("ERR_NATIVE_LOAD", `Cannot load native plugin "${name}": "${libraryPath}" is not in the package`, {
-        hint: "Put the library inside the plugin directory",
-        plugin: name,
-      });
+      throw new PluginError(
+        "ERR_NATIVE_LOAD",
+        `Cannot load native plugin "${name}": "${libraryPath}" is not in the package`,
+        {
+          hint: "Put the library inside the plugin directory",
+          plugin: name,
+        },
+      );
     }
     const adapter = await this.#getAdapter();
     const { instance, enforcement } = await startNativeInstance({
@@ -932,11 +941,19 @@ export class PluginHost {
    */
   startMonitor(options: { intervalMs?: number } = {}): { stop(): void; sample(): Promise<void> } {
     const sample = async () => {
+      // Worker threads named by the adapter (Node, Bun): their CPU time from /proc/self/task.
+      const threads = new Map(listThreads().map((t) => [t.name, t]));
       await Promise.all([...this.#entries.values()].map(async (entry) => {
         const record = entry.record;
         const instance = entry.plugin?.instance;
         if (record === undefined || instance === undefined || record.lifecycle.state !== "active") {
           return;
+        }
+        const thread = instance.threadName === undefined
+          ? undefined
+          : threads.get(instance.threadName);
+        if (thread !== undefined) {
+          record.metrics.setGauges({ cpuTimeMs: thread.cpuMs, threadCount: 1 });
         }
         try {
           const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as {

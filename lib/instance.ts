@@ -40,6 +40,8 @@ export interface PluginInstance {
   readonly pendingCount: number;
   /** True once the instance failed or was terminated. */
   readonly dead: boolean;
+  /** Name of its OS thread in this process, when it has one the host can find. */
+  readonly threadName?: string | undefined;
   /** Sends one request (call, hook, lifecycle) and resolves with the reply. */
   send(kind: number, name: string, payload: unknown, timeoutMs: number): Promise<unknown>;
   /** Resolves when no call is pending, or after `timeoutMs` (false then). */
@@ -58,6 +60,8 @@ export interface InstanceFailure {
 /** Internal wiring the host gives an instance. */
 export interface InstanceWiring {
   name: string;
+  /** Name of the worker's OS thread when the runtime applies it (Node, Bun). */
+  threadName?: string | undefined;
   worker: WorkerHandle;
   port: MessagePort;
   /** Closes the context channel. */
@@ -95,6 +99,11 @@ export class WorkerInstance implements PluginInstance {
   /** The plugin's name. */
   get name(): string {
     return this.#w.name;
+  }
+
+  /** Name of the worker's OS thread, when the runtime applies it. */
+  get threadName(): string | undefined {
+    return this.#w.threadName;
   }
 
   /** What the worker reported once ready. */

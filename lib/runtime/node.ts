@@ -37,6 +37,7 @@ export function frameworkDirs(base: string): string[] {
 
 function spawnNode(req: SpawnRequest): WorkerHandle {
   const worker = new Worker(entryUrl(import.meta.url, "./_node_worker"), {
+    name: req.threadName,
     execArgv: req.grants.nodeExecArgv,
     resourceLimits: {
       maxOldGenerationSizeMb: req.heapMb,

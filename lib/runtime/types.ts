@@ -15,6 +15,12 @@ export interface SpawnRequest {
   name: string;
   /** Derived grants. */
   grants: Grants;
+  /**
+   * Thread name (at most 15 bytes) so the host can find the worker's thread in
+   * `/proc/self/task/*\/comm` and read its CPU time (Node and Bun honour it; Deno names threads
+   * `worker-N`).
+   */
+  threadName: string;
   /** V8 heap limit in MiB (where the runtime honours one). */
   heapMb: number;
   /** Values of the declared environment variables, the only ones the worker sees. */

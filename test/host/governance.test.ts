@@ -143,6 +143,11 @@ describe("resource governance", () => {
     await monitor.sample();
     monitor.stop();
     assert.ok((steady.metrics().heapBytes ?? 0) > 0, "self-reported heap sampled");
+    if (process.platform === "linux" && runtime !== "deno") {
+      // Node and Bun name the worker's thread, so its CPU time comes from /proc/self/task.
+      assert.ok((steady.metrics().cpuTimeMs ?? -1) >= 0);
+      assert.equal(steady.metrics().threadCount, 1);
+    }
     const text = host.metricsText();
     const calls = new RegExp(`^bulkhead_plugin_calls_total\\{plugin="steady"\\} (\\d+)$`, "m").exec(
       text,

@@ -1,0 +1,332 @@
+/**
+ * The process isolation tier for JS/TS plugins: the plugin runs in a child process of the same
+ * runtime, inside the native plugins' launcher chain (own uid when the host is root, user/pid/
+ * net/mount/ipc/uts namespaces, rlimits, no capabilities, no_new_privs), with Landlock applied
+ * before the runtime starts (`ffi/_js_stage1.ts`) and a seccomp filter that denies execve, AF_UNIX
+ * sockets and io_uring (`ffi/_js_child.ts`). The kernel enforces the manifest on every runtime,
+ * Bun included. Wrapped as a {@link PluginInstance}; `ffi/` is imported lazily. Private helper.
+ *
+ * `ctx` in the child is a proxy whose get/set/log/fetch/hooks.on travel over the IPC channel to
+ * the same {@link createContextApi} checks the worker tier uses (ctx.fetch is the only route to an
+ * allow-listed host: the child's network namespace has no route out).
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { PluginError } from "./errors.ts";
+import type { Manifest } from "./manifest.ts";
+import type { Logger } from "./logger.ts";
+import { createContextApi, type Denial } from "./context.ts";
+import { exposeGuarded } from "./guarded_endpoint.ts";
+import type { InstanceFailure, PluginInstance } from "./instance.ts";
+import { PROXY_PORT } from "./worker/protocol.ts";
+import { deriveGrants } from "../permissions/grants.ts";
+import type { Enforcement, EnforcementEntry, RuntimeName } from "../permissions/enforcement.ts";
+
+/** What {@link startProcessInstance} needs (the same host services as the worker tier). */
+export interface ProcessStartOptions {
+  /** Manifest; `entry` and filesystem grants are absolute paths. */
+  manifest: Manifest;
+  /** Host runtime; the child runs the same one. */
+  runtime: RuntimeName;
+  store: Map<string, unknown>;
+  logger: Logger;
+  /** Refuse (ERR_SANDBOX / ERR_RUNTIME_UNSUPPORTED) when namespaces or Landlock are missing. */
+  requireSandbox: boolean;
+  onDenied: (denial: Denial) => void;
+  onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
+  onHook: (instance: PluginInstance, name: string, priority: number) => void;
+  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
+  loadTimeoutMs: number;
+}
+
+/** Threads the JS runtime adds on top of the launcher's base (libuv/tokio/Bun pools, koffi). */
+const JS_EXTRA_THREADS = 16;
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+const STAGE1_HEAP_MB = 32;
+
+let uidCounter = 0;
+
+/**
+ * Starts a JS/TS plugin in a sandboxed child process and waits until its `init` returned.
+ *
+ * @param options manifest, runtime, host services and callbacks
+ * @returns the ready instance and its enforcement report (tier "process")
+ * @throws {PluginError} ERR_RUNTIME_UNSUPPORTED when not on Linux
+ * @throws {PluginError} ERR_SANDBOX when `requireSandbox` and namespaces or Landlock are missing,
+ *   or the launcher / kernel refused a restriction
+ * @throws {PluginError} ERR_PLUGIN_INIT when the entry fails to import or `init()` throws
+ * @throws {PluginError} ERR_CALL_TIMEOUT when the plugin is not ready within `loadTimeoutMs`
+ * @example
+ * ```ts
+ * const { instance, enforcement } = await startProcessInstance({ manifest, runtime: "bun",
+ *   store, logger, requireSandbox: true, onDenied, onLimit, onHook, onFailure,
+ *   loadTimeoutMs: 10_000 });
+ * await instance.send(KIND_CALL, "greet", ["Ada"], 5000);
+ * ```
+ */
+export async function startProcessInstance(
+  options: ProcessStartOptions,
+): Promise<{ instance: PluginInstance; enforcement: Enforcement }> {
+  const { manifest } = options;
+  const name = manifest.name;
+  if (manifest.entry === undefined) {
+    throw new TypeError(`Cannot start plugin "${name}": the manifest has no entry`);
+  }
+  if (process.platform !== "linux") {
+    throw new PluginError(
+      "ERR_RUNTIME_UNSUPPORTED",
+      `Cannot start plugin "${name}" in the process tier: "${process.platform}" has no sandbox`,
+      { hint: 'Use isolation "worker" on this platform', plugin: name },
+    );
+  }
+  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, { JsSession }] =
+    await Promise.all([
+      import("../ffi/_probe.ts"),
+      import("../ffi/launcher.ts"),
+      import("../ffi/_runtime_cmd.ts"),
+      import("../ffi/_js_policy.ts"),
+      import("../ffi/_js_session.ts"),
+    ]);
+  const { findDescendant } = await import("../ffi/procfs.ts");
+  const hostUid = process.getuid?.() ?? -1;
+  uidCounter = (uidCounter + 1) % 1024;
+  const sandboxUid = launcher.SANDBOX_UID_BASE +
+    ((process.pid * 1024 + uidCounter) % launcher.SANDBOX_UID_COUNT);
+  const probe = probeSandbox(hostUid, sandboxUid);
+  if (!probe.namespaces && options.requireSandbox) {
+    throw new PluginError(
+      "ERR_SANDBOX",
+      `Cannot start plugin "${name}" in the process tier: namespaces are unavailable (${probe.reason})`,
+      { hint: "Enable unprivileged user namespaces and install util-linux", plugin: name },
+    );
+  }
+  const root = frameworkRoot();
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : p);
+  const fs = manifest.permissions.filesystem;
+  const network = manifest.permissions.network;
+  const policy = jsLandlockPolicy({
+    execPath: real(process.execPath),
+    frameworkRoot: root,
+    nodeModules: ["koffi", "@koromix", "comlink"].flatMap((pkg) => findPackage(root, pkg)),
+    pluginDir: real(manifest.dir),
+    read: fs.read.map(real),
+    write: fs.write.map(real),
+    network,
+    listAll: options.runtime === "bun",
+  });
+  const limits = manifest.limits;
+  const stage1 = runtimeCommand(join(root, "ffi", `_js_stage1${ext()}`), {
+    heapMb: STAGE1_HEAP_MB,
+  });
+  const stage2 = runtimeCommand(join(root, "ffi", `_js_child${ext()}`), { heapMb: limits.heapMb });
+  const runtimeEnv: Record<string, string> = { ...stage2.env };
+  // Deno needs a cache directory; an unusable one disables the cache (nothing to poison).
+  if (stage2.name === "deno") runtimeEnv.DENO_DIR = "/dev/null/bulkhead-no-cache";
+  const declared: Record<string, string> = {};
+  for (const k of manifest.permissions.env) {
+    const v = process.env[k];
+    if (v !== undefined) declared[k] = v;
+  }
+  const stage1Config = {
+    landlock: policy,
+    keepEnv: [...Object.keys(runtimeEnv), ...Object.keys(declared)],
+  };
+  const { argv, enforcement: report } = launcher.buildLauncher({
+    runtime: stage2.name,
+    runtimeArgv: [...stage1.argv, JSON.stringify(stage1Config), ...stage2.argv],
+    platform: process.platform,
+    hostUid,
+    namespaces: probe.namespaces,
+    sandboxUid,
+    limits: {
+      heapMb: limits.heapMb,
+      cpuTimeMs: limits.cpuTimeMs,
+      threads: limits.threads + JS_EXTRA_THREADS,
+      fileDescriptors: limits.fileDescriptors,
+      connections: limits.connections,
+    },
+    network: network === "full" ? "full" : "none",
+  });
+  const grants = deriveGrants({
+    pluginDir: manifest.dir,
+    network,
+    filesystem: { read: fs.read, write: fs.write },
+    env: manifest.permissions.env,
+  });
+  const holder: { instance?: PluginInstance } = {};
+  const api = createContextApi({
+    plugin: name,
+    read: manifest.permissions.context.read,
+    write: manifest.permissions.context.write,
+    network: grants.network,
+    connections: limits.connections,
+    store: options.store,
+    logger: options.logger,
+    onDenied: options.onDenied,
+    onLimit: options.onLimit,
+    onHook: (hook, priority) => {
+      if (holder.instance !== undefined) options.onHook(holder.instance, hook, priority);
+    },
+  });
+  const get = api.get;
+  api.get = async (key: string) => {
+    const value = await get(key);
+    const port = proxyPort(value);
+    if (port === null) return value;
+    port.close();
+    throw new PluginError(
+      "ERR_RUNTIME_UNSUPPORTED",
+      `Cannot read context key "${key}" in plugin "${name}": values with methods cannot cross to the process tier`,
+      {
+        hint: "Store plain data under this key, or run the plugin in the worker tier",
+        plugin: name,
+      },
+    );
+  };
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...runtimeEnv, ...declared },
+    cwd: "/",
+  });
+  const session = new JsSession(child, {
+    name,
+    maxFrameBytes: MAX_FRAME_BYTES,
+    onFailure: (inst, failure) => options.onFailure(inst, failure),
+  });
+  holder.instance = session;
+  const closeContext = exposeGuarded(api, session.contextPort(), {
+    plugin: name,
+    onRefused: (r) =>
+      options.onDenied({ plugin: name, what: "proxy", target: `${r.type} ${r.path}` }),
+  });
+  let landlocked = false;
+  let seccomp = false;
+  try {
+    await session.start(
+      {
+        name,
+        version: manifest.version,
+        entryUrl: pathToFileURL(manifest.entry).href,
+        maxFrameBytes: MAX_FRAME_BYTES,
+        dropEnv: Object.keys(runtimeEnv).filter((k) => !(k in declared)),
+      },
+      options.loadTimeoutMs,
+      (start) => {
+        landlocked = start.landlock?.filesystem === true;
+        seccomp = start.seccomp;
+        if (options.requireSandbox && !landlocked) {
+          throw new PluginError(
+            "ERR_SANDBOX",
+            `Cannot start plugin "${name}" in the process tier: the kernel has no Landlock`,
+            { hint: "Use a kernel with Landlock (5.13+)", plugin: name },
+          );
+        }
+        return child.pid === undefined ? -1 : (findDescendant(child.pid, start.nsPid) ?? child.pid);
+      },
+    );
+  } catch (error) {
+    closeContext();
+    throw error;
+  }
+  const enforcement = processEnforcement(options.runtime, {
+    landlock: landlocked,
+    seccomp,
+    namespaces: report.namespaces,
+    network,
+    notes: report.notes,
+  });
+  return { instance: session, enforcement };
+}
+
+function entry(mechanism: string, enforced: boolean, note?: string): EnforcementEntry {
+  return note === undefined ? { mechanism, enforced } : { mechanism, enforced, note };
+}
+
+/**
+ * The enforcement report of the process tier, from what the kernel actually accepted.
+ *
+ * @param runtime host runtime
+ * @param s what was applied: Landlock, seccomp, namespaces, and the manifest's network grant
+ * @returns the report (tier "process")
+ * @example
+ * ```ts
+ * processEnforcement("bun", { landlock: true, seccomp: true, namespaces: ["user", "net"],
+ *   network: "none", notes: [] }).network.mechanism; // "netns"
+ * ```
+ */
+export function processEnforcement(
+  runtime: RuntimeName,
+  s: {
+    landlock: boolean;
+    seccomp: boolean;
+    namespaces: string[];
+    network: Manifest["permissions"]["network"];
+    notes: string[];
+  },
+): Enforcement {
+  const netns = s.namespaces.includes("net");
+  const list = Array.isArray(s.network);
+  const notes = s.notes.join("; ") || undefined;
+  return {
+    runtime,
+    tier: "process",
+    filesystem: s.landlock
+      ? entry(
+        "landlock",
+        true,
+        "the plugin directory, the runtime, its libraries and bulkhead's own code are readable" +
+          (runtime === "bun"
+            ? "; directory names anywhere are listable (Bun's resolver needs it), file contents are not"
+            : ""),
+      )
+      : entry("none", false, notes ?? "the kernel has no Landlock"),
+    network: s.network === "full"
+      ? entry("none", true, "full network was declared")
+      : netns
+      ? entry(
+        list ? "netns+broker" : "netns",
+        true,
+        list ? "listed hosts via ctx.fetch only" : undefined,
+      )
+      : s.landlock
+      ? entry("landlock-tcp", false, "TCP is denied but UDP is not: no network namespace")
+      : entry("none", false, notes),
+    env: entry("clean-env", true, "the child's environment holds only the declared variables"),
+    subprocess: s.seccomp
+      ? entry("seccomp", true, "execve is denied; fork is bounded by RLIMIT_NPROC")
+      : entry("none", false),
+    ffi: entry(
+      "process",
+      s.landlock && s.seccomp,
+      "native code can load but stays inside the same sandbox",
+    ),
+    memory: entry("rlimit", true, "RLIMIT_DATA plus the runtime's heap flag"),
+    cpu: entry("deadline+sigkill", true, "a call past its deadline kills the plugin process"),
+  };
+}
+
+function proxyPort(value: unknown): MessagePort | null {
+  if (typeof value !== "object" || value === null || !(PROXY_PORT in value)) return null;
+  return (value as Record<string, MessagePort>)[PROXY_PORT] ?? null;
+}
+
+function ext(): string {
+  return import.meta.url.endsWith(".js") ? ".js" : ".ts";
+}
+
+function frameworkRoot(): string {
+  return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+/** The package directory (real path) of `pkg` as Node resolution would find it from `from`. */
+function findPackage(from: string, pkg: string): string[] {
+  for (let dir = from;; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", pkg);
+    if (existsSync(candidate)) return [realpathSync(candidate)];
+    if (dirname(dir) === dir) return [];
+  }
+}
