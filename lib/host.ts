@@ -41,7 +41,7 @@ import { checkLimits, tightenLimits } from "./limits.ts";
 import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
 import { type PreparedPackage, preparePackage } from "./_package.ts";
 import { watchEntries } from "./_watch.ts";
-import { listThreads } from "./thread_cpu.ts";
+import { sampleEntries } from "./_monitor.ts";
 import { platformKey, startNativeInstance } from "./_native.ts";
 import { type Entry, LOADED, newEntry } from "./_entry.ts";
 import { type ReloadDeps, reloadEntry } from "./_reload.ts";
@@ -940,47 +940,8 @@ export class PluginHost {
    * @returns a handle with `stop()`
    */
   startMonitor(options: { intervalMs?: number } = {}): { stop(): void; sample(): Promise<void> } {
-    const sample = async () => {
-      // Worker threads named by the adapter (Node, Bun): their CPU time from /proc/self/task.
-      const threads = new Map(listThreads().map((t) => [t.name, t]));
-      await Promise.all([...this.#entries.values()].map(async (entry) => {
-        const record = entry.record;
-        const instance = entry.plugin?.instance;
-        if (record === undefined || instance === undefined || record.lifecycle.state !== "active") {
-          return;
-        }
-        const thread = instance.threadName === undefined
-          ? undefined
-          : threads.get(instance.threadName);
-        if (thread !== undefined) {
-          record.metrics.setGauges({ cpuTimeMs: thread.cpuMs, threadCount: 1 });
-        }
-        try {
-          const s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as {
-            heapUsed?: number;
-            rssBytes?: number;
-            cpuMs?: number;
-            threads?: number;
-            fds?: number;
-            connections?: number;
-          };
-          const heap = s?.heapUsed ?? s?.rssBytes;
-          record.metrics.setGauges({
-            ...(heap !== undefined ? { heapBytes: heap } : {}),
-            ...(s?.cpuMs !== undefined ? { cpuTimeMs: s.cpuMs } : {}),
-            ...(s?.threads !== undefined ? { threadCount: s.threads } : {}),
-            ...(s?.fds !== undefined ? { fdCount: s.fds } : {}),
-            ...(s?.connections !== undefined ? { connectionCount: s.connections } : {}),
-          });
-          const limit = record.manifest.limits.heapMb * 1024 * 1024;
-          if (s?.heapUsed !== undefined && s.heapUsed > limit) {
-            this.#violation(entry, { type: "heap", used: s.heapUsed, limit });
-          }
-        } catch {
-          // A plugin that cannot answer in time is reported by its call deadline, not here.
-        }
-      }));
-    };
+    const sample = () =>
+      sampleEntries(this.#entries.values(), (entry, v) => void this.#violation(entry, v));
     const timer = setInterval(() => void sample(), options.intervalMs ?? 1000);
     this.#timers.add(timer);
     return {
