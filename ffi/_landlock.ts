@@ -41,6 +41,8 @@ export interface LandlockPolicy {
   read: string[];
   /** Absolute paths readable and writable. */
   write: string[];
+  /** Absolute directories whose trees may be listed (names only, no file contents). */
+  list?: string[];
   /** "none": no TCP bind/connect; "full": unrestricted; "ports": connect only to `connectPorts`. */
   network: "none" | "full" | "ports";
   /** TCP ports the plugin may connect to when `network` is "ports". */
@@ -113,6 +115,7 @@ export function applyLandlock(sys: LandlockSys, policy: LandlockPolicy): Landloc
     const rules: Array<[string, bigint]> = [
       ...policy.read.map((p): [string, bigint] => [p, READ]),
       ...policy.write.map((p): [string, bigint] => [p, fsAll]),
+      ...(policy.list ?? []).map((p): [string, bigint] => [p, READ_DIR]),
       ["/dev/null", READ_FILE | WRITE_FILE],
     ];
     for (const [path, access] of rules) addPathRule(sys, ruleset, path, access & fsAll);

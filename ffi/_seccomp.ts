@@ -25,16 +25,38 @@ export interface SeccompSys {
   address(buffer: Uint8Array): bigint;
 }
 
+/** Extra rules of {@link seccompProgram}. */
+export interface SeccompOptions {
+  /** Also deny execve and execveat (the process tier's JS child: no subprocesses). */
+  denyExec?: boolean;
+}
+
 interface ArchInfo {
   audit: number;
   seccomp: number;
   socket: number;
   ioUringSetup: number;
+  execve: number;
+  execveat: number;
 }
 
 const ARCHES: Record<string, ArchInfo> = {
-  x64: { audit: 0xc000003e, seccomp: 317, socket: 41, ioUringSetup: 425 },
-  arm64: { audit: 0xc00000b7, seccomp: 277, socket: 198, ioUringSetup: 425 },
+  x64: {
+    audit: 0xc000003e,
+    seccomp: 317,
+    socket: 41,
+    ioUringSetup: 425,
+    execve: 59,
+    execveat: 322,
+  },
+  arm64: {
+    audit: 0xc00000b7,
+    seccomp: 277,
+    socket: 198,
+    ioUringSetup: 425,
+    execve: 221,
+    execveat: 281,
+  },
 };
 
 const BPF_LD_W_ABS = 0x20;
@@ -50,9 +72,10 @@ const AF_UNIX = 1;
  * Builds the BPF program (exported for tests).
  *
  * @param arch `process.arch`
+ * @param options extra rules (default none: the native child's filter)
  * @returns the `struct sock_filter[]` bytes, or null for an unsupported architecture
  */
-export function seccompProgram(arch: string): Uint8Array | null {
+export function seccompProgram(arch: string, options: SeccompOptions = {}): Uint8Array | null {
   const a = ARCHES[arch];
   if (a === undefined) return null;
   const ins: Array<[number, number, number, number]> = [
@@ -65,6 +88,13 @@ export function seccompProgram(arch: string): Uint8Array | null {
     [BPF_JGE_K, 0, 2, a.ioUringSetup], // io_uring_setup, io_uring_enter, io_uring_register
     [BPF_JGE_K, 1, 0, a.ioUringSetup + 3],
     [BPF_RET_K, 0, 0, RET_ERRNO_EACCES],
+    ...(options.denyExec === true
+      ? [
+        [BPF_JEQ_K, 1, 0, a.execve],
+        [BPF_JEQ_K, 0, 1, a.execveat],
+        [BPF_RET_K, 0, 0, RET_ERRNO_EACCES],
+      ] as Array<[number, number, number, number]>
+      : []),
     [BPF_JEQ_K, 0, 3, a.socket],
     [BPF_LD_W_ABS, 0, 0, 16], // seccomp_data.args[0], low half (little-endian)
     [BPF_JEQ_K, 0, 1, AF_UNIX],
@@ -87,11 +117,16 @@ export function seccompProgram(arch: string): Uint8Array | null {
  *
  * @param sys bound syscall
  * @param arch `process.arch`
+ * @param options extra rules
  * @returns true when installed, false for an unsupported architecture
  * @throws {Error} when the kernel refuses the filter
  */
-export function installSeccomp(sys: SeccompSys, arch: string): boolean {
-  const program = seccompProgram(arch);
+export function installSeccomp(
+  sys: SeccompSys,
+  arch: string,
+  options: SeccompOptions = {},
+): boolean {
+  const program = seccompProgram(arch, options);
   const a = ARCHES[arch];
   if (program === null || a === undefined) return false;
   const prog = new Uint8Array(16); // struct sock_fprog { u16 len; u8 pad[6]; filter* }

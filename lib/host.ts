@@ -479,6 +479,9 @@ export class PluginHost {
     const record = entry.record as PluginRecord;
     const name = prepared.manifest.name;
     if (prepared.codeManifest.native !== undefined) return this.#startNative(entry, prepared);
+    if (this.#isolation(prepared.codeManifest) === "process") {
+      return this.#startProcess(entry, prepared);
+    }
     const adapter = await this.#getAdapter();
     entry.hookPriorities = new Map();
     const { instance, enforcement } = await spawnInstance({
@@ -487,6 +490,40 @@ export class PluginHost {
       store: this.#store,
       logger: this.#logger,
       requireAreas: this.#requiredAreas(),
+      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      onDenied: (d) => this.#onDenied(d),
+      onLimit: (l) => this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
+      onHook: (inst, hook, priority) => {
+        if (priority >= 0) entry.hookPriorities.set(hook, priority);
+        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
+      },
+      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
+    });
+    record.enforcement = enforcement;
+    return instance;
+  }
+
+  /**
+   * The tier a JS plugin runs in: the manifest's `isolation`, else the policy's (`strict` prefers
+   * `process`, used where the kernel can enforce it: Linux).
+   */
+  #isolation(manifest: Manifest): "worker" | "process" {
+    if (manifest.isolation !== undefined) return manifest.isolation;
+    return this.#policy.isolation === "process" && process.platform === "linux"
+      ? "process"
+      : "worker";
+  }
+
+  async #startProcess(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
+    const record = entry.record as PluginRecord;
+    const adapter = await this.#getAdapter();
+    const { startProcessInstance } = await import("./_process.ts");
+    const { instance, enforcement } = await startProcessInstance({
+      manifest: this.#effectiveLimits(prepared.codeManifest),
+      runtime: adapter.name,
+      store: this.#store,
+      logger: this.#logger,
+      requireSandbox: this.#requiredAreas().length > 0,
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
       onDenied: (d) => this.#onDenied(d),
       onLimit: (l) => this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
