@@ -477,7 +477,6 @@ export class PluginHost {
 
   async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
     const record = entry.record as PluginRecord;
-    const name = prepared.manifest.name;
     if (prepared.codeManifest.native !== undefined) return this.#startNative(entry, prepared);
     if (this.#isolation(prepared.codeManifest) === "process") {
       return this.#startProcess(entry, prepared);
