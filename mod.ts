@@ -58,28 +58,59 @@ export {
   type Transition,
   TRANSITIONS,
 } from "./lib/lifecycle.ts";
-export { Emitter, HOST_EVENTS, type HostEventName, type HostEvents } from "./lib/events.ts";
+export {
+  Emitter,
+  HOST_EVENTS,
+  type HostEventName,
+  type HostEvents,
+  type Listener,
+} from "./lib/events.ts";
 export {
   type HookCallInfo,
   type HookHandler,
+  type HookParallelResult,
   HookPriority,
+  type HookRegistration,
   HookRegistry,
   type HookRunOptions,
   type HookRunResult,
   type HookStats,
+  type HookUntilResult,
+  type PluginHookStats,
   STANDARD_HOOKS,
 } from "./lib/hooks.ts";
-export { checkEngine, dependentsOf, resolveLoadOrder, unloadOrder } from "./lib/dependencies.ts";
-export { checkLimits, DEFAULT_LIMITS, type Limits, tightenLimits } from "./lib/limits.ts";
+export {
+  type Catalog,
+  type CatalogEntry,
+  checkEngine,
+  type CheckEngineOptions,
+  dependentsOf,
+  resolveLoadOrder,
+  unloadOrder,
+} from "./lib/dependencies.ts";
+export {
+  checkLimits,
+  DEFAULT_LIMITS,
+  type Limits,
+  tightenLimits,
+  type TightenPolicy,
+} from "./lib/limits.ts";
 export {
   DEFAULT_UNMOUNT_BEHAVIOR,
   type UnmountBehavior,
   type Violation,
+  type ViolationInput,
   ViolationTracker,
   type ViolationType,
 } from "./lib/violations.ts";
-export { type PluginMetricsSnapshot, renderPrometheus } from "./lib/metrics.ts";
-export { AuditLog, type AuditSink, redactSecrets } from "./lib/audit.ts";
+export { type HostMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./lib/metrics.ts";
+export {
+  type AuditEvent,
+  type AuditEventName,
+  AuditLog,
+  type AuditSink,
+  redactSecrets,
+} from "./lib/audit.ts";
 export {
   resolvePolicy,
   TRUST_PRESETS,

@@ -31,8 +31,14 @@ export const PREDEFINED_CONTEXT_KEYS: readonly string[] = [
 
 /** A permission the host refused, reported to the audit/event layer. */
 export interface Denial {
+  /** Name of the plugin whose request was refused. */
   plugin: string;
+  /**
+   * What was refused: an undeclared context read or write, a brokered fetch outside the network
+   * grant, or a call on a context proxy (or native proxy) the plugin may not make.
+   */
   what: "context.read" | "context.write" | "network" | "proxy";
+  /** The refused target: a context key, a URL or host, or a `key.method` proxy path. */
   target: string;
 }
 

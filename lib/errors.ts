@@ -91,6 +91,9 @@ export class PluginError extends Error {
   readonly issues: Issue[];
 
   /**
+   * Creates an error with a stable code; `hint` defaults to the code's entry in
+   * {@link ERROR_CODES} and `issues` to an empty list.
+   *
    * @param code stable code from {@link ERROR_CODES}
    * @param message `Cannot <action>: <state>` sentence
    * @param options hint, cause, plugin, issues

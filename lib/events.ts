@@ -83,7 +83,11 @@ export class Emitter<Events extends object> {
   #listeners = new Map<keyof Events, ReadonlyArray<Listener<never>>>();
   readonly #onListenerError: ((error: unknown, event: string) => void) | undefined;
 
-  /** @param options where listener errors go */
+  /**
+   * Creates an emitter with no listeners.
+   *
+   * @param options `onListenerError` receives errors (and rejections) thrown by listeners
+   */
   constructor(options: EmitterOptions = {}) {
     this.#onListenerError = options.onListenerError;
   }

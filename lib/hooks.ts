@@ -236,6 +236,8 @@ export class HookRegistry {
   #deadlines = new Map<number, DeadlineQueue>();
 
   /**
+   * Creates an empty registry. Defaults: `timeoutMs` 5000 per handler, `onError` `"skip"`.
+   *
    * @param options default `timeoutMs`, `onError`, `onHandlerError`; clock
    * @throws {RangeError} when `timeoutMs` is not a positive number
    * @throws {TypeError} when `onError` is neither `"skip"` nor `"abort"`
@@ -645,6 +647,15 @@ export class HookRegistry {
    * ```
    */
   stats(hook: string): HookStats | undefined;
+  /**
+   * Timing statistics of every hook that has a record.
+   *
+   * @returns a snapshot (a copy) keyed by hook name
+   * @example
+   * ```ts
+   * Object.keys(new HookRegistry().stats()); // []
+   * ```
+   */
   stats(): Record<string, HookStats>;
   stats(hook?: string): HookStats | undefined | Record<string, HookStats> {
     if (hook !== undefined) {

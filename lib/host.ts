@@ -86,7 +86,13 @@ export class PluginHost {
   readonly hooks: HookRegistry;
 
   /**
+   * Creates a host. Nothing is discovered or loaded yet, and no runtime adapter is imported until
+   * the first load. The policy defaults to `"standard"` with `trust` options, else `"development"`.
+   *
    * @param options host options
+   * @throws {TypeError} when `options.policy` names an unknown preset or has a field of the wrong
+   * type
+   * @throws {RangeError} when a policy limit is not a positive number
    */
   constructor(options: HostOptions = {}) {
     this.#options = options;

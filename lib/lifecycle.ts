@@ -154,6 +154,9 @@ export class Lifecycle {
   readonly #now: () => number;
 
   /**
+   * Creates a lifecycle in `options.initial` (default `"available"`), keeping at most
+   * `options.historyLimit` transitions (default 50).
+   *
    * @param plugin plugin name, used in error messages and `state_change` payloads
    * @param options initial state, history limit, listener, clock
    * @throws {TypeError} when `plugin` is empty or `initial` is not a state

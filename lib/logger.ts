@@ -15,9 +15,13 @@ export type LogFields = Record<string, unknown>;
 
 /** Where the host and plugins' `ctx.log` write. */
 export interface Logger {
+  /** Writes a diagnostic line (verbose; usually filtered out in production). */
   debug(message: string, fields?: LogFields): void;
+  /** Writes a routine event, such as a plugin loaded or unloaded. */
   info(message: string, fields?: LogFields): void;
+  /** Writes a recoverable problem, such as a failed hook handler or a refused permission. */
   warn(message: string, fields?: LogFields): void;
+  /** Writes a failure, such as a crashed plugin or a throwing event listener. */
   error(message: string, fields?: LogFields): void;
 }
 

@@ -55,9 +55,13 @@ export const LIMIT_RANGES: Readonly<Record<keyof ManifestLimits, readonly [numbe
 
 /** A validated manifest with absolute paths and defaults filled in. */
 export interface Manifest {
+  /** Plugin name: lowercase letters, digits, `.`, `_` or `-`, at most 64 characters. */
   name: string;
+  /** Semver version, e.g. `1.2.0`. */
   version: string;
+  /** Free-text description (at most 1000 characters), when declared. */
   description: string | undefined;
+  /** Author (at most 200 characters), when declared. */
   author: string | undefined;
   /** Absolute path of the JS/TS entry module (worker plugins). */
   entry: string | undefined;
@@ -69,14 +73,22 @@ export interface Manifest {
   isolation: "worker" | "process" | undefined;
   /** Absolute path of the plugin's directory. */
   dir: string;
+  /** Declared permissions; anything absent is denied. */
   permissions: {
+    /** `"none"` (the default), `"full"`, or a list of host patterns reached through the broker. */
     network: "none" | "full" | string[];
+    /** Absolute paths the plugin may read and write (`"none"` in the file becomes empty lists). */
     filesystem: { read: string[]; write: string[] };
+    /** Environment variable names the plugin may read. */
     env: string[];
+    /** Shared context keys the plugin may `ctx.get` and `ctx.set`. */
     context: { read: string[]; write: string[] };
   };
+  /** Resource limits, with {@link DEFAULT_MANIFEST_LIMITS} filled in for absent ones. */
   limits: ManifestLimits;
+  /** Required plugins: name to semver range; loaded first, and a missing one fails the load. */
   dependencies: Record<string, string>;
+  /** Plugins loaded first when present: name to semver range; absent is fine, off-range is not. */
   optionalDependencies: Record<string, string>;
   /** Hook name to priority. */
   hooks: Record<string, number>;

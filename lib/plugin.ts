@@ -29,12 +29,17 @@ export interface TrustInfo {
 
 /** What the host knows about a plugin, loaded or not. */
 export interface PluginInfo {
+  /** Plugin name from `plugin.json`. */
   name: string;
+  /** Semver version from `plugin.json` (of the instance loaded, once loaded). */
   version: string;
+  /** The manifest's `description`, when declared. */
   description: string | undefined;
+  /** The manifest's `author`, when declared. */
   author: string | undefined;
   /** Absolute path of the plugin directory. */
   path: string;
+  /** Current lifecycle state (`available` until a load is attempted). */
   status: PluginStatus;
   /** Trust decision of the last load attempt. */
   trust: TrustInfo | undefined;
@@ -46,7 +51,9 @@ export interface PluginInfo {
   modifiedAt: number | undefined;
   /** What enforces each restriction (set once loaded). */
   enforcement: Enforcement | undefined;
+  /** Resource limits from the manifest, defaults filled in. */
   limits: ManifestLimits;
+  /** Permissions declared in the manifest, with absolute paths. */
   permissions: Manifest["permissions"];
   /** The last error, if the plugin failed or was refused. */
   lastError: { code: string; message: string } | undefined;
@@ -80,7 +87,11 @@ export class Plugin {
   #instance: PluginInstance | undefined;
   #gate: Promise<void> | undefined;
 
-  /** @param record internal; created by the host */
+  /**
+   * Wraps a host record. Internal: obtain plugins from `host.load()` rather than constructing them.
+   *
+   * @param record internal; created by the host
+   */
   constructor(record: PluginRecord) {
     this.#r = record;
   }

@@ -37,20 +37,29 @@ export interface EnforcementEntry {
 
 /** Per-plugin enforcement report. */
 export interface Enforcement {
+  /** The runtime the report describes. */
   runtime: RuntimeName;
   /** `worker`: a thread of the host; `process`: a sandboxed child process (native plugins). */
   tier: "worker" | "process";
+  /** Reads and writes outside the declared paths (the plugin directory is always readable). */
   filesystem: EnforcementEntry;
+  /** Connections to hosts outside the declared network grant. */
   network: EnforcementEntry;
+  /** Environment variables beyond the declared names. */
   env: EnforcementEntry;
+  /** Starting child processes (never granted). */
   subprocess: EnforcementEntry;
+  /** Loading native code through FFI or addons (never granted to worker plugins). */
   ffi: EnforcementEntry;
+  /** The heap limit (`limits.heapMb`). */
   memory: EnforcementEntry;
+  /** The call deadline (`limits.cpuTimeMs`) and stopping a plugin that overruns it. */
   cpu: EnforcementEntry;
 }
 
 /** The parts of a plugin's requirements the report depends on. */
 export interface EnforcementInput {
+  /** The declared network access: `"none"`, `"full"`, or a list of host patterns. */
   network: "none" | "full" | readonly string[];
 }
 

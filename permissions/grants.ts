@@ -44,13 +44,21 @@ export interface DeriveOptions {
 
 /** Deno `Worker` `deno.permissions`: every key explicit, nothing inherited. */
 export interface DenoPermissions {
+  /** Readable paths: the plugin directory, framework code and declared reads. */
   read: string[] | false;
+  /** Writable paths, or `false` when none are declared. */
   write: string[] | false;
+  /** Host patterns for a list grant, `true` for full network, `false` for none. */
   net: string[] | boolean;
+  /** Readable environment variable names, or `false` when none are declared. */
   env: string[] | false;
+  /** Subprocesses: always denied. */
   run: false;
+  /** Foreign function interface: always denied. */
   ffi: false;
+  /** System information APIs (`Deno.hostname`, `Deno.osRelease`, ...): always denied. */
   sys: false;
+  /** Dynamic imports from remote hosts: always denied. */
   import: false;
 }
 
