@@ -488,7 +488,6 @@ export class PluginHost {
       return this.#startProcess(entry, prepared);
     }
     const adapter = await this.#getAdapter();
-    entry.hookPriorities = new Map();
     const { instance, enforcement } = await spawnInstance({
       manifest: this.#effectiveLimits(prepared.codeManifest),
       adapter,
@@ -496,16 +495,26 @@ export class PluginHost {
       logger: this.#logger,
       requireAreas: this.#requiredAreas(),
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
-      onDenied: (d) => this.#onDenied(d),
-      onLimit: (l) => this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
-      onHook: (inst, hook, priority) => {
-        if (priority >= 0) entry.hookPriorities.set(hook, priority);
-        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
-      },
-      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
+      ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;
     return instance;
+  }
+
+  /** What every tier reports back to the host about a new instance of `entry`. */
+  #instanceCallbacks(entry: Entry) {
+    entry.hookPriorities = new Map();
+    return {
+      onDenied: (d: Denial) => this.#onDenied(d),
+      onLimit: (l: { type: "connections"; used: number; limit: number }) =>
+        void this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
+      onHook: (inst: PluginInstance, hook: string, priority: number) => {
+        if (priority >= 0) entry.hookPriorities.set(hook, priority);
+        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
+      },
+      onFailure: (inst: PluginInstance, failure: InstanceFailure) =>
+        void this.#onFailure(entry, inst, failure),
+    };
   }
 
   /**
@@ -530,13 +539,7 @@ export class PluginHost {
       logger: this.#logger,
       requireSandbox: this.#requiredAreas().length > 0,
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
-      onDenied: (d) => this.#onDenied(d),
-      onLimit: (l) => this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
-      onHook: (inst, hook, priority) => {
-        if (priority >= 0) entry.hookPriorities.set(hook, priority);
-        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
-      },
-      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
+      ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;
     return instance;

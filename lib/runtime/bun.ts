@@ -6,8 +6,9 @@
  */
 
 import { entryUrl } from "./_entry_url.ts";
+import { exitOnce } from "./_exit_once.ts";
 import { dirname, fileURLToPath } from "./_paths.ts";
-import type { ExitReason, RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
+import type { RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
 
 /**
  * @returns the Bun adapter
@@ -32,15 +33,8 @@ function spawnBun(req: SpawnRequest): WorkerHandle {
     preload: [fileURLToPath(entryUrl(import.meta.url, "./_bun_guard"))],
     env,
   } as WorkerOptions);
-  let done = false;
-  let callback: ((r: ExitReason) => void) | undefined;
-  let pending: ExitReason | undefined;
-  const finish = (r: ExitReason) => {
-    if (done) return;
-    done = true;
-    if (callback) callback(r);
-    else pending = r;
-  };
+  const exit = exitOnce();
+  const finish = exit.finish;
   worker.onerror = (event) => {
     event.preventDefault();
     finish({ code: undefined, error: { name: "Error", message: event.message ?? "worker error" } });
@@ -63,9 +57,6 @@ function spawnBun(req: SpawnRequest): WorkerHandle {
       finish({ code: 1, error: undefined });
       return Promise.resolve();
     },
-    onExit(cb) {
-      callback = cb;
-      if (pending) cb(pending);
-    },
+    onExit: exit.onExit,
   };
 }

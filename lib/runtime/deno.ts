@@ -15,8 +15,9 @@
 
 import { PluginError, type SerializedError } from "../errors.ts";
 import { entryUrl } from "./_entry_url.ts";
+import { exitOnce } from "./_exit_once.ts";
 import { dirname, fileURLToPath } from "./_paths.ts";
-import type { ExitReason, RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
+import type { RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
 
 type LoaderMessage =
   | { t: "hello" }
@@ -60,16 +61,9 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
       },
     );
   }
-  let done = false;
-  let callback: ((r: ExitReason) => void) | undefined;
-  let pending: ExitReason | undefined;
+  const exit = exitOnce();
+  const finish = exit.finish;
   let onTerminated: (() => void) | undefined;
-  const finish = (r: ExitReason) => {
-    if (done) return;
-    done = true;
-    if (callback) callback(r);
-    else pending = r;
-  };
   worker.onerror = (event) => {
     // Unhandled, a worker error propagates to the host and ends it.
     event.preventDefault();
@@ -94,7 +88,7 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
   };
   return {
     async terminate() {
-      if (!done) {
+      if (!exit.done) {
         await new Promise<void>((resolve) => {
           onTerminated = resolve;
           worker.postMessage({ t: "terminate" });
@@ -104,9 +98,6 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
       worker.terminate();
       finish({ code: 1, error: undefined });
     },
-    onExit(cb) {
-      callback = cb;
-      if (pending) cb(pending);
-    },
+    onExit: exit.onExit,
   };
 }

@@ -8,7 +8,8 @@ import { dirname, fileURLToPath } from "./_paths.ts";
 import { Worker } from "node:worker_threads";
 import { serializeError } from "../errors.ts";
 import { entryUrl } from "./_entry_url.ts";
-import type { ExitReason, RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
+import { exitOnce } from "./_exit_once.ts";
+import type { RuntimeAdapter, SpawnRequest, WorkerHandle } from "./types.ts";
 
 /**
  * @returns the Node adapter
@@ -49,24 +50,14 @@ function spawnNode(req: SpawnRequest): WorkerHandle {
     stdout: false,
     stderr: false,
   });
-  let done = false;
-  let callback: ((r: ExitReason) => void) | undefined;
-  let pending: ExitReason | undefined;
-  const finish = (r: ExitReason) => {
-    if (done) return;
-    done = true;
-    if (callback) callback(r);
-    else pending = r;
-  };
+  const exit = exitOnce();
+  const finish = exit.finish;
   worker.on("error", (error) => finish({ code: undefined, error: serializeError(error) }));
   worker.on("exit", (code) => finish({ code, error: undefined }));
   return {
     async terminate() {
       await worker.terminate();
     },
-    onExit(cb) {
-      callback = cb;
-      if (pending) cb(pending);
-    },
+    onExit: exit.onExit,
   };
 }
