@@ -16,43 +16,29 @@
  */
 
 import { readdir, stat } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import { PluginError } from "./errors.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
-import { HOST_API_VERSION, type HostOptions, type UnloadOptions } from "./host_options.ts";
+import type { HostOptions, UnloadOptions } from "./host_options.ts";
 import { Plugin, type PluginInfo, type PluginRecord, recordInfo } from "./plugin.ts";
 import type { Denial } from "./context.ts";
 import type { InstanceFailure, PluginInstance } from "./instance.ts";
 import { Lifecycle, type PluginState } from "./lifecycle.ts";
 import { Emitter, type HostEvents } from "./events.ts";
 import { HookPriority, HookRegistry } from "./hooks.ts";
-import {
-  type Catalog,
-  checkEngine,
-  dependentsOf,
-  resolveLoadOrder,
-  unloadOrder,
-} from "./dependencies.ts";
+import { type Catalog, dependentsOf, resolveLoadOrder, unloadOrder } from "./dependencies.ts";
 import { PluginMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./metrics.ts";
 import { ViolationTracker, type ViolationType } from "./violations.ts";
 import { AuditLog } from "./audit.ts";
-import { checkLimits, tightenLimits } from "./limits.ts";
-import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
-import { type PreparedPackage, preparePackage } from "./_package.ts";
+import type { PreparedPackage } from "./_package.ts";
 import { watchEntries } from "./_watch.ts";
 import { sampleEntries } from "./_monitor.ts";
-import { platformKey, startNativeInstance } from "./_native.ts";
 import { type Entry, LOADED, newEntry } from "./_entry.ts";
 import { type ReloadDeps, reloadEntry } from "./_reload.ts";
+import { Starter } from "./_starter.ts";
 import { resolvePolicy, type TrustPolicy } from "./trust/policy.ts";
-import { createTrustStore, type TrustStore } from "./trust/trust_store.ts";
-import { openTrustList, type TrustListFile } from "./trust/trust_file.ts";
-import { recordVersion } from "./trust/trust_list.ts";
-import { assertAllowed } from "./trust/evaluate.ts";
-import type { EnforcementArea } from "../permissions/enforcement.ts";
-import { detectRuntime, loadAdapter, runtimeVersion } from "./runtime/detect.ts";
-import type { RuntimeAdapter } from "./runtime/types.ts";
+import { detectRuntime, runtimeVersion } from "./runtime/detect.ts";
 import { KIND_LIFECYCLE } from "./worker/protocol.ts";
 
 export { HOST_API_VERSION } from "./host_options.ts";
@@ -71,11 +57,9 @@ export class PluginHost {
   #entries = new Map<string, Entry>();
   #store: Map<string, unknown>;
   #logger: Logger;
-  #adapter: Promise<RuntimeAdapter> | undefined;
   #closed = false;
   #policy: TrustPolicy;
-  #trustStore: TrustStore | undefined;
-  #trustFile: TrustListFile | undefined;
+  #starter: Starter;
   #audit: AuditLog | undefined;
   #timers = new Set<ReturnType<typeof setInterval>>();
   #watchers = new Set<{ stop(): void }>();
@@ -109,6 +93,21 @@ export class PluginHost {
       onHandlerError: (error) =>
         this.#logger.warn(`Hook handler failed: ${(error as Error).message}`, {}),
     });
+    this.#starter = new Starter(
+      {
+        options,
+        policy: this.#policy,
+        store: this.#store,
+        logger: this.#logger,
+        audit: this.#audit,
+      },
+      {
+        onDenied: (d) => this.#onDenied(d),
+        violation: (entry, v) => this.#violation(entry, v),
+        registerHook: (entry, hook) => this.#registerHook(entry, hook),
+        onFailure: (entry, inst, failure) => this.#onFailure(entry, inst, failure),
+      },
+    );
   }
 
   /** The shared context store (what `ctx.get`/`ctx.set` reach, subject to each plugin's ACL). */
@@ -119,29 +118,6 @@ export class PluginHost {
   /** The resolved security policy. */
   get policy(): TrustPolicy {
     return this.#policy;
-  }
-
-  #getAdapter(): Promise<RuntimeAdapter> {
-    this.#adapter ??= loadAdapter();
-    return this.#adapter;
-  }
-
-  async #getTrustStore(): Promise<TrustStore> {
-    if (this.#trustStore !== undefined) return this.#trustStore;
-    const t = this.#options.trust ?? {};
-    if (t.listPath !== undefined) {
-      if (t.secret === undefined) {
-        throw new PluginError("ERR_TRUST_LIST", "Cannot open the trust list: no secret given", {
-          hint: "Pass trust.secret ({ passphrase } or { key })",
-        });
-      }
-      this.#trustFile = await openTrustList(t.listPath, t.secret, { create: true });
-    }
-    this.#trustStore = createTrustStore({
-      ...(this.#trustFile ? { list: this.#trustFile.list } : {}),
-      ...(t.pinnedKeys ? { pinnedKeys: t.pinnedKeys } : {}),
-    });
-    return this.#trustStore;
   }
 
   /**
@@ -435,159 +411,6 @@ export class PluginHost {
     return this.#loadOne(entry);
   }
 
-  #effectiveLimits(manifest: Manifest): Manifest {
-    const declared = manifest.limits;
-    if (this.#options.maxLimits !== undefined) {
-      checkLimits(declared, this.#options.maxLimits, manifest.name);
-    }
-    const t = this.#policy.tightenLimits;
-    return t === undefined ? manifest : { ...manifest, limits: tightenLimits(declared, t) };
-  }
-
-  #requiredAreas(): EnforcementArea[] {
-    const r = this.#options.requireEnforcement;
-    if (Array.isArray(r)) return r;
-    if (r === true || this.#policy.requireEnforcement) return [...PERMISSION_AREAS];
-    return [];
-  }
-
-  async #prepare(entry: Entry): Promise<PreparedPackage> {
-    const prepared = await preparePackage(entry.dir, {
-      policy: this.#policy,
-      store: await this.#getTrustStore(),
-    });
-    const d = prepared.decision;
-    const record = entry.record as PluginRecord;
-    record.digest = prepared.digest;
-    record.size = prepared.size;
-    record.modifiedAt = prepared.modifiedAt;
-    record.trust = { state: d.state, reason: d.reason, keyId: d.keyId };
-    this.#audit?.write("trust", prepared.manifest.name, {
-      state: d.state,
-      allowed: d.allowed,
-      reason: d.reason,
-      keyId: d.keyId,
-      digest: prepared.digest,
-      version: prepared.manifest.version,
-    });
-    for (const w of d.warnings) this.#logger.warn(w, { plugin: prepared.manifest.name });
-    if (!d.allowed) {
-      await prepared.cleanup();
-      assertAllowed(d, prepared.manifest.name);
-    }
-    if (prepared.manifest.engine !== undefined) {
-      checkEngine(prepared.manifest.engine, HOST_API_VERSION, { plugin: prepared.manifest.name });
-    }
-    return prepared;
-  }
-
-  async #startInstance(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
-    const record = entry.record as PluginRecord;
-    if (prepared.codeManifest.native !== undefined) return this.#startNative(entry, prepared);
-    if (this.#isolation(prepared.codeManifest) === "process") {
-      return this.#startProcess(entry, prepared);
-    }
-    const adapter = await this.#getAdapter();
-    const { instance, enforcement } = await spawnInstance({
-      manifest: this.#effectiveLimits(prepared.codeManifest),
-      adapter,
-      store: this.#store,
-      logger: this.#logger,
-      requireAreas: this.#requiredAreas(),
-      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
-      ...this.#instanceCallbacks(entry),
-    });
-    record.enforcement = enforcement;
-    return instance;
-  }
-
-  /** What every tier reports back to the host about a new instance of `entry`. */
-  #instanceCallbacks(entry: Entry) {
-    entry.hookPriorities = new Map();
-    return {
-      onDenied: (d: Denial) => this.#onDenied(d),
-      onLimit: (l: { type: "connections"; used: number; limit: number }) =>
-        void this.#violation(entry, { type: l.type, used: l.used, limit: l.limit }),
-      onHook: (inst: PluginInstance, hook: string, priority: number) => {
-        if (priority >= 0) entry.hookPriorities.set(hook, priority);
-        if (entry.plugin?.instance === inst) this.#registerHook(entry, hook);
-      },
-      onFailure: (inst: PluginInstance, failure: InstanceFailure) =>
-        void this.#onFailure(entry, inst, failure),
-    };
-  }
-
-  /**
-   * The tier a JS plugin runs in: the manifest's `isolation`, else the policy's (`strict` prefers
-   * `process`, used where the kernel can enforce it: Linux).
-   */
-  #isolation(manifest: Manifest): "worker" | "process" {
-    if (manifest.isolation !== undefined) return manifest.isolation;
-    return this.#policy.isolation === "process" && process.platform === "linux"
-      ? "process"
-      : "worker";
-  }
-
-  async #startProcess(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
-    const record = entry.record as PluginRecord;
-    const adapter = await this.#getAdapter();
-    const { startProcessInstance } = await import("./_process.ts");
-    const { instance, enforcement } = await startProcessInstance({
-      manifest: this.#effectiveLimits(prepared.codeManifest),
-      runtime: adapter.name,
-      store: this.#store,
-      logger: this.#logger,
-      requireSandbox: this.#requiredAreas().length > 0,
-      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
-      ...this.#instanceCallbacks(entry),
-    });
-    record.enforcement = enforcement;
-    return instance;
-  }
-
-  async #startNative(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
-    const record = entry.record as PluginRecord;
-    const manifest = this.#effectiveLimits(prepared.manifest);
-    const name = manifest.name;
-    const key = platformKey();
-    const libraryPath = manifest.native?.[key];
-    if (libraryPath === undefined) {
-      throw new PluginError(
-        "ERR_RUNTIME_UNSUPPORTED",
-        `Cannot load native plugin "${name}": it has no library for "${key}"`,
-        {
-          hint: `Add "${key}" to "native" in plugin.json`,
-          plugin: name,
-        },
-      );
-    }
-    const library = prepared.files.get(relative(manifest.dir, libraryPath).split(sep).join("/"));
-    if (library === undefined) {
-      throw new PluginError(
-        "ERR_NATIVE_LOAD",
-        `Cannot load native plugin "${name}": "${libraryPath}" is not in the package`,
-        {
-          hint: "Put the library inside the plugin directory",
-          plugin: name,
-        },
-      );
-    }
-    const adapter = await this.#getAdapter();
-    const { instance, enforcement } = await startNativeInstance({
-      manifest,
-      library,
-      libraryPath,
-      runtime: adapter.name,
-      store: this.#store,
-      logger: this.#logger,
-      requireSandbox: this.#requiredAreas().length > 0,
-      onDenied: (d) => this.#onDenied(d),
-      onFailure: (inst, failure) => void this.#onFailure(entry, inst, failure),
-    });
-    record.enforcement = enforcement;
-    return instance;
-  }
-
   async #loadOne(entry: Entry): Promise<Plugin> {
     const record = entry.record as PluginRecord;
     const name = record.manifest.name;
@@ -596,10 +419,10 @@ export class PluginHost {
     this.events.emit("before_load", { plugin: name });
     let prepared: PreparedPackage | undefined;
     try {
-      prepared = await this.#prepare(entry);
-      record.manifest = this.#effectiveLimits(prepared.manifest);
+      prepared = await this.#starter.prepare(entry);
+      record.manifest = this.#starter.effectiveLimits(prepared.manifest);
       entry.manifest = prepared.manifest;
-      const instance = await this.#startInstance(entry, prepared);
+      const instance = await this.#starter.startInstance(entry, prepared);
       entry.plugin ??= new Plugin(record);
       entry.plugin.attach(instance);
       await entry.cleanup?.();
@@ -631,7 +454,7 @@ export class PluginHost {
     for (const hook of entry.plugin.instance?.ready?.hooks ?? []) this.#registerHook(entry, hook);
     record.lifecycle.transition("active", "loaded");
     entry.fingerprint = undefined;
-    await this.#recordTrustedVersion(record);
+    await this.#starter.recordTrustedVersion(record);
     this.#audit?.write("load", name, {
       ok: true,
       version: record.manifest.version,
@@ -641,14 +464,6 @@ export class PluginHost {
     this.#logger.info(`Loaded plugin "${name}" ${record.manifest.version}`, { plugin: name });
     void this.hooks.runParallel("on_plugin_load", { plugin: name }).catch(() => {});
     return entry.plugin;
-  }
-
-  async #recordTrustedVersion(record: PluginRecord): Promise<void> {
-    if (this.#trustFile === undefined || record.trust?.state !== "trusted") return;
-    const next = recordVersion(this.#trustFile.list, record.manifest.name, record.manifest.version);
-    if (next === this.#trustFile.list) return;
-    await this.#trustFile.save(next);
-    this.#trustStore = undefined;
   }
 
   #registerHook(entry: Entry, hook: string): void {
@@ -901,12 +716,12 @@ export class PluginHost {
 
   #reloadDeps(): ReloadDeps {
     return {
-      prepare: (e) => this.#prepare(e),
-      startInstance: (e, p) => this.#startInstance(e, p),
+      prepare: (e) => this.#starter.prepare(e),
+      startInstance: (e, p) => this.#starter.startInstance(e, p),
       removeHooks: (e) => this.#removeHooks(e),
       registerHook: (e, h) => this.#registerHook(e, h),
-      effectiveLimits: (m) => this.#effectiveLimits(m),
-      recordTrustedVersion: (r) => this.#recordTrustedVersion(r),
+      effectiveLimits: (m) => this.#starter.effectiveLimits(m),
+      recordTrustedVersion: (r) => this.#starter.recordTrustedVersion(r),
       audit: this.#audit,
       logger: this.#logger,
       events: this.events,
