@@ -18,23 +18,24 @@
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PluginError } from "./errors.ts";
-import { loadManifest, type Manifest } from "./manifest.ts";
+import type { Manifest } from "./manifest.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import type { HostOptions, UnloadOptions } from "./host_options.ts";
-import { Plugin, type PluginInfo, type PluginRecord, recordInfo } from "./plugin.ts";
+import { Plugin, type PluginInfo, type PluginRecord } from "./plugin.ts";
 import type { Denial } from "./context.ts";
 import type { InstanceFailure, PluginInstance } from "./instance.ts";
 import { Lifecycle, type PluginState } from "./lifecycle.ts";
 import { Emitter, type HostEvents } from "./events.ts";
 import { HookPriority, HookRegistry } from "./hooks.ts";
-import { type Catalog, dependentsOf, resolveLoadOrder, unloadOrder } from "./dependencies.ts";
+import { dependentsOf, resolveLoadOrder, unloadOrder } from "./dependencies.ts";
 import { PluginMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./metrics.ts";
 import { ViolationTracker, type ViolationType } from "./violations.ts";
 import { AuditLog } from "./audit.ts";
 import type { PreparedPackage } from "./_package.ts";
 import { watchEntries } from "./_watch.ts";
 import { sampleEntries } from "./_monitor.ts";
-import { type Entry, LOADED, newEntry } from "./_entry.ts";
+import { type Entry, LOADED } from "./_entry.ts";
+import { buildCatalog, countStates, entryInfo, registerDir } from "./_registry.ts";
 import { type ReloadDeps, reloadEntry } from "./_reload.ts";
 import { Starter } from "./_starter.ts";
 import { resolvePolicy, type TrustPolicy } from "./trust/policy.ts";
@@ -156,44 +157,10 @@ export class PluginHost {
         } catch {
           continue;
         }
-        await this.#register(dir, found);
+        await registerDir(this.#entries, dir, found, (m) => this.#newRecord(m));
       }
     }
     return this.list();
-  }
-
-  async #register(dir: string, found: Map<string, string>): Promise<Entry> {
-    let manifest: Manifest | undefined;
-    let manifestError: PluginError | undefined;
-    try {
-      manifest = await loadManifest(dir);
-    } catch (e) {
-      if (!(e instanceof PluginError)) throw e;
-      manifestError = e;
-    }
-    const key = manifest?.name ?? `invalid:${dir}`;
-    const other = found.get(key) ?? this.#entries.get(key)?.dir;
-    if (other !== undefined && other !== dir) {
-      throw new PluginError(
-        "ERR_DUPLICATE",
-        `Cannot register plugin "${key}": both "${other}" and "${dir}" declare it`,
-        { hint: "Rename one of them or remove one directory from pluginDirs", plugin: key },
-      );
-    }
-    found.set(key, dir);
-    const existing = this.#entries.get(key);
-    if (existing !== undefined) {
-      if (existing.plugin === undefined || !LOADED.includes(existing.plugin.status)) {
-        existing.manifest = manifest;
-        existing.manifestError = manifestError;
-        if (existing.record && manifest) existing.record.manifest = manifest;
-      }
-      return existing;
-    }
-    const entry = newEntry(dir, manifest, manifestError);
-    if (manifest !== undefined) entry.record = this.#newRecord(manifest);
-    this.#entries.set(key, entry);
-    return entry;
   }
 
   #newRecord(manifest: Manifest): PluginRecord {
@@ -227,7 +194,7 @@ export class PluginHost {
    * ```
    */
   list(): PluginInfo[] {
-    return [...this.#entries.values()].map((e) => this.#info(e));
+    return [...this.#entries.values()].map((e) => entryInfo(e));
   }
 
   /** Plugins currently loaded (active or paused). @returns their info */
@@ -258,7 +225,7 @@ export class PluginHost {
    */
   info(name: string): PluginInfo | undefined {
     const e = this.#entries.get(name);
-    return e === undefined ? undefined : this.#info(e);
+    return e === undefined ? undefined : entryInfo(e);
   }
 
   /**
@@ -278,49 +245,7 @@ export class PluginHost {
    * @returns counts by state, plus `total`
    */
   counts(): Record<PluginState | "total", number> {
-    const out = {
-      total: 0,
-      available: 0,
-      loading: 0,
-      active: 0,
-      inactive: 0,
-      failed: 0,
-      untrusted: 0,
-      unloading: 0,
-      unloaded: 0,
-    };
-    for (const i of this.list()) {
-      out.total++;
-      out[i.status]++;
-    }
-    return out;
-  }
-
-  #info(e: Entry): PluginInfo {
-    if (e.record !== undefined) return recordInfo(e.record);
-    return {
-      name: e.dir,
-      version: "0.0.0",
-      description: undefined,
-      author: undefined,
-      path: e.dir,
-      status: "failed",
-      trust: undefined,
-      digest: undefined,
-      size: undefined,
-      modifiedAt: undefined,
-      enforcement: undefined,
-      limits: { heapMb: 0, cpuTimeMs: 0, threads: 0, fileDescriptors: 0, connections: 0 },
-      permissions: {
-        network: "none",
-        filesystem: { read: [], write: [] },
-        env: [],
-        context: { read: [], write: [] },
-      },
-      lastError: e.manifestError === undefined
-        ? undefined
-        : { code: e.manifestError.code, message: e.manifestError.message },
-    };
+    return countStates(this.list());
   }
 
   /**
@@ -336,26 +261,6 @@ export class PluginHost {
   get(name: string): Plugin | undefined {
     const e = this.#entries.get(name);
     return e?.plugin !== undefined && LOADED.includes(e.plugin.status) ? e.plugin : undefined;
-  }
-
-  #catalog(): Catalog {
-    const c = new Map<
-      string,
-      {
-        version: string;
-        dependencies: Record<string, string>;
-        optionalDependencies: Record<string, string>;
-      }
-    >();
-    for (const e of this.#entries.values()) {
-      if (e.manifest === undefined) continue;
-      c.set(e.manifest.name, {
-        version: e.manifest.version,
-        dependencies: e.manifest.dependencies,
-        optionalDependencies: e.manifest.optionalDependencies,
-      });
-    }
-    return c;
   }
 
   /**
@@ -377,7 +282,12 @@ export class PluginHost {
     this.#assertOpen();
     let entry = this.#entries.get(nameOrDir);
     if (entry === undefined && /[\\/]|^\./.test(nameOrDir)) {
-      entry = await this.#register(resolve(nameOrDir), new Map());
+      entry = await registerDir(
+        this.#entries,
+        resolve(nameOrDir),
+        new Map(),
+        (m) => this.#newRecord(m),
+      );
     }
     if (entry === undefined) {
       throw new PluginError(
@@ -403,7 +313,7 @@ export class PluginHost {
         },
       );
     }
-    const order = resolveLoadOrder([name], this.#catalog());
+    const order = resolveLoadOrder([name], buildCatalog(this.#entries.values()));
     for (const dep of order) {
       if (dep === name || this.isLoaded(dep)) continue;
       await this.#loadOne(this.#entries.get(dep) as Entry);
@@ -643,7 +553,9 @@ export class PluginHost {
     const reason = options.reason ?? "unload requested";
     const state = record.lifecycle.state;
     if (state === "unloaded" || state === "available" || state === "untrusted") return;
-    const dependents = dependentsOf(name, this.#catalog()).filter((d) => this.isLoaded(d));
+    const dependents = dependentsOf(name, buildCatalog(this.#entries.values())).filter((d) =>
+      this.isLoaded(d)
+    );
     if (dependents.length > 0) {
       if (options.cascade !== true) {
         throw new PluginError(
@@ -707,7 +619,7 @@ export class PluginHost {
         !["unloaded", "available", "untrusted"].includes(e.record.lifecycle.state)
       )
       .map((e) => (e.record as PluginRecord).manifest.name);
-    for (const name of unloadOrder(names, this.#catalog())) {
+    for (const name of unloadOrder(names, buildCatalog(this.#entries.values()))) {
       await this.unload(name, { reason: "unload all", cascade: true }).catch((e) =>
         this.#logger.error(`Unload of "${name}" failed: ${(e as Error).message}`, {})
       );
