@@ -111,7 +111,16 @@ export async function startProcessInstance(
   const policy = jsLandlockPolicy({
     execPath: real(process.execPath),
     frameworkRoot: root,
-    nodeModules: ["koffi", "@koromix", "comlink"].flatMap((pkg) => findPackage(root, pkg)),
+    nodeModules: [
+      ...["koffi", "@koromix", "comlink"].flatMap((pkg) => findPackage(root, pkg)),
+      // Node reads the nearest package.json above the child's entry to decide its module type;
+      // installed from npm, that is the package's own, one level above dist/.
+      ...packageJsonAbove(root),
+      // Likewise for the plugin's own modules (a `.js`/`.ts` entry's type comes from it): the
+      // first package.json at or above the plugin directory, read-only. It is metadata of
+      // whatever project holds the plugin, so the plugin can read that one file.
+      ...packageJsonAbove(real(manifest.dir)),
+    ],
     pluginDir: real(manifest.dir),
     read: fs.read.map(real),
     write: fs.write.map(real),
@@ -320,6 +329,15 @@ function ext(): string {
 
 function frameworkRoot(): string {
   return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+/** The nearest package.json at or above `from` (real path), if any. */
+function packageJsonAbove(from: string): string[] {
+  for (let dir = from;; dir = dirname(dir)) {
+    const candidate = join(dir, "package.json");
+    if (existsSync(candidate)) return [realpathSync(candidate)];
+    if (dirname(dir) === dir) return [];
+  }
 }
 
 /** The package directory (real path) of `pkg` as Node resolution would find it from `from`. */

@@ -66,6 +66,36 @@ try {
 }
 `;
 
+const PROCESS_MAIN = `import { PluginHost } from "@bulkhead/core";
+const host = new PluginHost({ pluginDirs: ["./plugins"] });
+try {
+  await host.discover();
+  const boxed = await host.load("boxed");
+  const sum = await boxed.call("add", 2, 3);
+  const peek = await boxed.call("peek");
+  const e = boxed.info.enforcement;
+  process.stdout.write(JSON.stringify({ sum, peek, tier: e.tier, filesystem: e.filesystem.mechanism }) + "\\n");
+} finally {
+  await host.close();
+}
+`;
+
+const BOXED = `import { readFileSync } from "node:fs";
+export default {
+  methods: {
+    add: (a, b) => a + b,
+    peek() {
+      try {
+        readFileSync("/etc/hostname");
+        return "ESCAPED";
+      } catch (e) {
+        return "denied " + e.code;
+      }
+    },
+  },
+};
+`;
+
 const PLUGIN = `import { definePlugin } from "@bulkhead/core/plugin";
 let name = "";
 export default definePlugin({
@@ -228,6 +258,43 @@ describe("npm pack and install (runs once, under the Node runner)", () => {
     const out = ok(run(bin("node"), ["native.js", lib], project, 25_000), "native.js");
     assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1) as string), { echo: "native" });
   });
+
+  for (const [name, argv] of runners) {
+    it(`runs a process-tier plugin from the installed package under ${name}`, {
+      skip: skip || (process.platform !== "linux" ? "the process tier needs Linux" : false),
+      timeout: 30_000,
+    }, () => {
+      assert.ok(existsSync(join(project, "main.js")), "the install step failed");
+      const dir = join(project, "plugins", "boxed");
+      if (!existsSync(dir)) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(
+          join(dir, "plugin.json"),
+          JSON.stringify({
+            name: "boxed",
+            version: "1.0.0",
+            entry: "./mod.js",
+            isolation: "process",
+          }),
+        );
+        writeFileSync(join(dir, "mod.js"), BOXED);
+        writeFileSync(join(project, "process.js"), PROCESS_MAIN);
+        // The sandboxed child runs as its own uid: the project must be readable by others.
+        ok(run("chmod", ["-R", "a+rX", work], work), "chmod");
+      }
+      const [cmd, ...args] = argv();
+      const out = ok(
+        run(cmd as string, [...args.slice(0, -1), "process.js"], project, 25_000),
+        `${name} process.js`,
+      );
+      assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1) as string), {
+        sum: 5,
+        peek: "denied EACCES",
+        tier: "process",
+        filesystem: "landlock",
+      });
+    });
+  }
 
   it("runs the bulkhead bin", { skip, timeout: 30_000 }, () => {
     const cli = join(project, "node_modules", ".bin", "bulkhead");
