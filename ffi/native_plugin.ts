@@ -67,6 +67,8 @@ export interface NativePluginOptions {
   log?: (level: string, message: string) => void;
   /** true: refuse to start without namespaces and Landlock; "auto" (default): best effort. */
   sandbox?: boolean | "auto";
+  /** Environment variables for the child (the manifest's declared ones); PATH is always set. */
+  env?: Record<string, string>;
   /** Deadline of one call in ms (then SIGKILL). Default 30000. */
   callTimeoutMs?: number;
   /** Deadline for the child to load and initialise the plugin, ms. Default 15000. */
@@ -165,6 +167,7 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
     connectPorts: ports ?? [],
   };
   const env: Record<string, string> = {
+    ...options.env,
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     ...runtime.env,
   };

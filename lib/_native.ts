@@ -20,6 +20,16 @@ export function platformKey(): string {
   return `${process.platform}-${process.arch}`;
 }
 
+/** Values of the declared environment variables that are set in the host. */
+function declaredEnv(names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of names) {
+    const v = process.env[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
 /** What {@link startNativeInstance} needs. */
 export interface NativeStartOptions {
   manifest: Manifest;
@@ -88,7 +98,7 @@ export function nativeEnforcement(
       e.network === "netns",
       e.network === "landlock-ports" ? "TCP ports only; host names are not checked" : undefined,
     ),
-    env: entry("clean-env", true, "the child gets PATH only; declared variables are not forwarded"),
+    env: entry("clean-env", true, "the child gets PATH and the declared variables only"),
     subprocess: entry(
       e.processes === "rlimit" ? "rlimit+seccomp" : "none",
       e.processes === "rlimit",
@@ -153,6 +163,7 @@ export async function startNativeInstance(
       options.logger[l](message.slice(0, 8192), { plugin: name });
     },
     sandbox: options.requireSandbox ? true : "auto",
+    env: declaredEnv(manifest.permissions.env),
     callTimeoutMs: manifest.limits.cpuTimeMs,
   }) as unknown as NativeHandle;
   const instance = new NativeInstance(name, handle, options.onFailure);

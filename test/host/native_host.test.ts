@@ -22,7 +22,7 @@ describe("native plugins in the host", { skip: linux }, () => {
     root = tempDir();
     const echo = writePlugin(root, "native-echo", {
       native: { [key]: "./libecho.so" },
-      permissions: { context: { read: ["config"] } },
+      permissions: { context: { read: ["config"] }, env: ["BULKHEAD_NATIVE_VISIBLE"] },
       limits: { cpuTimeMs: 5000 },
     }, {});
     copyFileSync(built.lib("echo"), join(echo, "libecho.so"));
@@ -34,6 +34,8 @@ describe("native plugins in the host", { skip: linux }, () => {
     writePlugin(root, "js-neighbour", { entry: "./mod.ts" }, {
       "mod.ts": "export default { methods: { ping: () => 'pong' } };",
     });
+    process.env.BULKHEAD_NATIVE_VISIBLE = "shown";
+    process.env.BULKHEAD_NATIVE_HIDDEN = "secret";
     host = new PluginHost({
       pluginDirs: [root],
       context: { config: { units: "metric" }, secret: "s3cret" },
@@ -63,6 +65,13 @@ describe("native plugins in the host", { skip: linux }, () => {
     assert.ok(p);
     assert.deepEqual(JSON.parse(dec(await p.call("get", enc("config")))), { units: "metric" });
     await assert.rejects(p.call("get", enc("secret")), { code: "ERR_PERMISSION_DENIED" });
+  });
+
+  it("passes only the declared environment variables to the child", async () => {
+    const p = host.get("native-echo");
+    assert.ok(p);
+    assert.equal(dec(await p.call("env", enc("BULKHEAD_NATIVE_VISIBLE"))), "shown");
+    assert.equal(dec(await p.call("env", enc("BULKHEAD_NATIVE_HIDDEN"))), "(unset)");
   });
 
   it("reports procfs metrics through the monitor", async () => {
