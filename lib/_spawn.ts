@@ -42,6 +42,8 @@ export interface SpawnOptions {
   /** Areas that must be enforced, or empty. */
   requireAreas: readonly EnforcementArea[];
   loadTimeoutMs: number;
+  /** Deno: false trades the heap limit for a fast start (`HostOptions.denoHeapLimit`). */
+  heapLimit: boolean;
   onDenied: (denial: Denial) => void;
   onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
   onHook: (instance: PluginInstance, name: string, priority: number) => void;
@@ -83,7 +85,10 @@ export async function spawnInstance(
     },
     { frameworkRead },
   );
-  const enforcement = describeEnforcement(adapter.name, { network: manifest.permissions.network });
+  const enforcement = describeEnforcement(adapter.name, {
+    network: manifest.permissions.network,
+    heapLimit: options.heapLimit,
+  });
   const missing = unenforcedAreas(enforcement).filter((a) => options.requireAreas.includes(a));
   if (missing.length > 0) {
     throw new PluginError(
@@ -127,6 +132,7 @@ export async function spawnInstance(
     grants,
     threadName,
     heapMb: manifest.limits.heapMb,
+    heapLimit: options.heapLimit,
     env,
     init: {
       name,

@@ -179,6 +179,7 @@ export class Starter {
       logger: this.#logger,
       requireAreas: this.requiredAreas(),
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      heapLimit: this.#options.denoHeapLimit !== false,
       ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;

@@ -55,6 +55,13 @@ export interface HostOptions {
   restartOnFailure?: boolean;
   /** Security audit log: a function receiving JSON lines, or a file path (appended, mode 0600). */
   audit?: AuditSink | string;
+  /**
+   * Deno only. `true` (default): each plugin runs in a heap-limited `worker_threads` worker created
+   * by a loader that holds its permissions (~600 ms to start on Deno 2.9: nested workers are slow).
+   * `false`: each plugin runs in one restricted Web Worker (~40 ms); permissions hold the same, but
+   * the heap is not limited (the report says so) and an OOM ends the host.
+   */
+  denoHeapLimit?: boolean;
   /** Deadline for import + `init()` (default 10,000 ms). */
   loadTimeoutMs?: number;
   /** Deadline for `shutdown()` at unload (default 2,000 ms). */

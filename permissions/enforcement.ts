@@ -61,6 +61,8 @@ export interface Enforcement {
 export interface EnforcementInput {
   /** The declared network access: `"none"`, `"full"`, or a list of host patterns. */
   network: "none" | "full" | readonly string[];
+  /** Deno: false when the plugin runs in a Web Worker without a heap limit (default true). */
+  heapLimit?: boolean;
 }
 
 const AREAS: readonly EnforcementArea[] = [
@@ -104,13 +106,18 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       env: { mechanism: "deno-permissions", enforced: true },
       subprocess: { mechanism: "deno-permissions", enforced: true },
       ffi: { mechanism: "deno-permissions", enforced: true },
-      memory: {
-        mechanism: "resource-limits",
-        enforced: true,
-        note:
-          "V8 heap limit of a nested worker_threads worker; an OOM stops the plugin silently, " +
-          "so the call deadline reports it",
-      },
+      memory: input.heapLimit === false
+        ? {
+          mechanism: "none",
+          enforced: false,
+          note: "denoHeapLimit is off: a Web Worker has no heap limit and its OOM ends the host",
+        }
+        : {
+          mechanism: "resource-limits",
+          enforced: true,
+          note: "V8 heap limit of a nested worker_threads worker; an OOM stops the plugin " +
+            "silently, so the call deadline reports it",
+        },
       cpu: {
         mechanism: "deadline",
         enforced: false,

@@ -27,7 +27,7 @@ export function createBunAdapter(): RuntimeAdapter {
 
 function spawnBun(req: SpawnRequest): WorkerHandle {
   const env: Record<string, string> = { ...req.env, BULKHEAD_GUARD_NET: req.grants.network.mode };
-  const worker = new Worker(entryUrl(import.meta.url, "./_bun_worker"), {
+  const worker = new Worker(entryUrl(import.meta.url, "./_web_worker"), {
     type: "module",
     name: req.threadName,
     preload: [fileURLToPath(entryUrl(import.meta.url, "./_bun_guard"))],

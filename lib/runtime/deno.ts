@@ -44,9 +44,15 @@ export function createDenoAdapter(): RuntimeAdapter {
 function spawnDeno(req: SpawnRequest): WorkerHandle {
   let worker: Worker;
   try {
-    worker = new Worker(entryUrl(import.meta.url, "./_deno_loader"), {
+    // Without a heap limit the plugin runs in this Web Worker itself: its entry is our code (loaded
+    // with the host's permissions) and it imports the plugin with a computed import(), which Deno
+    // checks against the worker's own permissions. With one, a loader holding the plugin's
+    // permissions creates a heap-limited worker_threads worker (slow: nested workers start in
+    // ~600 ms on Deno 2.9).
+    const entry = req.heapLimit ? "./_deno_loader" : "./_web_worker";
+    worker = new Worker(entryUrl(import.meta.url, entry), {
       type: "module",
-      name: `bulkhead-loader:${req.name}`,
+      name: `bulkhead:${req.name}`,
       deno: { permissions: req.grants.deno },
     } as WorkerOptions);
   } catch (cause) {
@@ -88,7 +94,7 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
   };
   return {
     async terminate() {
-      if (!exit.done) {
+      if (!exit.done && req.heapLimit) {
         await new Promise<void>((resolve) => {
           onTerminated = resolve;
           worker.postMessage({ t: "terminate" });

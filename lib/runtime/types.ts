@@ -21,6 +21,11 @@ export interface SpawnRequest {
    * `worker-N`).
    */
   threadName: string;
+  /**
+   * Deno only: false starts the plugin in one restricted Web Worker (~40 ms) instead of a
+   * heap-limited `worker_threads` worker inside a loader (~600 ms); the heap is then unlimited.
+   */
+  heapLimit: boolean;
   /** V8 heap limit in MiB (where the runtime honours one). */
   heapMb: number;
   /** Values of the declared environment variables, the only ones the worker sees. */

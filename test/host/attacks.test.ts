@@ -254,6 +254,55 @@ describe("worker tier on Bun", () => {
   );
 });
 
+describe("Deno without the heap limit (denoHeapLimit: false)", () => {
+  const onlyDeno = runtime !== "deno" ? "Deno only" : false;
+
+  it("keeps every permission, and reports memory as not enforced", { skip: onlyDeno }, async () => {
+    const root = tempDir();
+    writeFileSync(join(root, "secret.txt"), "TOP SECRET");
+    writeFileSync(join(root, "outside.mjs"), "export const stolen = 1;");
+    writePlugin(root, "quick", { entry: "./mod.ts" }, {
+      "mod.ts": { copy: join(fixtures, "attacker", "mod.ts") },
+    });
+    const host = new PluginHost({ pluginDirs: [root], denoHeapLimit: false });
+    try {
+      await host.discover();
+      const p = await host.load("quick");
+      assert.equal(await p.call("read", join(root, "secret.txt")), "denied:NotCapable");
+      const url = pathToFileURL(join(root, "outside.mjs")).href;
+      assert.equal(await p.call("importFile", url), "denied:ERR_MODULE_NOT_FOUND");
+      assert.equal(await p.call("subprocess"), "denied:NotCapable");
+      assert.equal(await p.call("ffi"), "denied:NotCapable");
+      assert.equal(p.info.enforcement?.memory.enforced, false);
+      assert.equal(await p.call("ping"), "pong");
+    } finally {
+      await host.close();
+      removeDir(root);
+    }
+  });
+
+  it(
+    "checks the plugin's static imports against the plugin's permissions",
+    { skip: onlyDeno },
+    async () => {
+      const root = tempDir();
+      writeFileSync(join(root, "outside.ts"), "export const stolen = 'outside';");
+      writePlugin(root, "sneaky", { entry: "./mod.ts" }, {
+        "mod.ts":
+          "import { stolen } from '../outside.ts';\nexport default { methods: { s: () => stolen } };",
+      });
+      const host = new PluginHost({ pluginDirs: [root], denoHeapLimit: false });
+      try {
+        await host.discover();
+        await assert.rejects(host.load("sneaky"), { code: "ERR_PLUGIN_INIT" });
+      } finally {
+        await host.close();
+        removeDir(root);
+      }
+    },
+  );
+});
+
 describe("symlinks that leave the grants", () => {
   it("refuses to load a plugin shipping a link to a file outside", async () => {
     const root = tempDir();

@@ -1,5 +1,8 @@
 /**
- * Bun plugin worker entry: handshake, then serve.
+ * Web Worker plugin entry (Bun, and Deno with `denoHeapLimit: false`): handshake, then serve.
+ * Bun drops messages posted before the worker attached its listener, hence the hello. The plugin
+ * is imported with a computed `import()`, so Deno checks it and its static imports against this
+ * worker's own (the plugin's) permissions.
  * @module
  */
 
