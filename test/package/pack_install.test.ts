@@ -187,7 +187,7 @@ describe("npm pack and install (runs once, under the Node runner)", () => {
         "package/dist/lib/define.js",
         "package/dist/lib/cli.js",
         "package/dist/lib/runtime/_node_worker.js",
-        "package/dist/lib/runtime/_bun_worker.js",
+        "package/dist/lib/runtime/_web_worker.js",
         "package/dist/lib/runtime/_deno_loader.js",
         "package/lib/plugin.schema.json",
         "package/ffi/bulkhead_plugin.h",
