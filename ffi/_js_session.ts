@@ -15,6 +15,7 @@ import { encodeFrame, FRAME_TYPES, FrameDecoder } from "./ipc.ts";
 import type { Frame } from "./ipc.ts";
 import { sampleProcess } from "./procfs.ts";
 import { signalName } from "./_session_support.ts";
+import { DrainWaiters } from "../lib/_drain.ts";
 
 type Listener = (event: MessageEvent) => void;
 
@@ -63,7 +64,7 @@ export class JsSession implements PluginInstance {
   #exited = false;
   #pid = -1;
   #stderr = "";
-  #drainWaiters: (() => void)[] = [];
+  #drained = new DrainWaiters();
   #ctxListeners = new Set<Listener>();
   #startWaiter: ((start: ChildStart | PluginError) => void) | null = null;
   #loadWaiter: ((reply: Reply | PluginError) => void) | null = null;
@@ -240,14 +241,7 @@ export class JsSession implements PluginInstance {
    * @returns whether every call finished
    */
   drain(timeoutMs: number): Promise<boolean> {
-    if (this.#pending.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.#pending.size === 0), timeoutMs);
-      this.#drainWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return this.#drained.wait(() => this.#pending.size, timeoutMs);
   }
 
   /** Stops the child (SHUTDOWN, then SIGKILL after a grace period) and rejects pending calls. */
@@ -360,7 +354,7 @@ export class JsSession implements PluginInstance {
       this.#fail(error, "heap");
       return;
     } else p.reject(deserializeError(value as SerializedError));
-    if (this.#pending.size === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
+    if (this.#pending.size === 0) this.#drained.release();
   }
 
   #onTimeout(id: number, name: string, timeoutMs: number): void {
@@ -447,7 +441,7 @@ export class JsSession implements PluginInstance {
       p.reject(error);
     }
     this.#pending.clear();
-    for (const w of this.#drainWaiters.splice(0)) w();
+    this.#drained.release();
   }
 
   #stderrTail(): string {

@@ -6,6 +6,7 @@
  */
 
 import { PluginError } from "./errors.ts";
+import { DrainWaiters } from "./_drain.ts";
 import type { Manifest } from "./manifest.ts";
 import type { Logger } from "./logger.ts";
 import type { Denial } from "./context.ts";
@@ -183,7 +184,7 @@ class NativeInstance implements PluginInstance {
   #h: NativeHandle;
   #pending = 0;
   #dead = false;
-  #drainWaiters: (() => void)[] = [];
+  #drained = new DrainWaiters();
 
   constructor(name: string, handle: NativeHandle, onFailure: NativeStartOptions["onFailure"]) {
     this.name = name;
@@ -242,19 +243,12 @@ class NativeInstance implements PluginInstance {
     this.#pending++;
     return this.#h.call(name, args.length === 0 ? undefined : args[0]).finally(() => {
       this.#pending--;
-      if (this.#pending === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
+      if (this.#pending === 0) this.#drained.release();
     });
   }
 
   drain(timeoutMs: number): Promise<boolean> {
-    if (this.#pending === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.#pending === 0), timeoutMs);
-      this.#drainWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return this.#drained.wait(() => this.#pending, timeoutMs);
   }
 
   async terminate(_error: PluginError): Promise<void> {

@@ -7,6 +7,7 @@
 
 import { deserializeError, PluginError, type SerializedError } from "./errors.ts";
 import type { ExitReason, WorkerHandle } from "./runtime/types.ts";
+import { DrainWaiters } from "./_drain.ts";
 import type { ReadyInfo, Reply } from "./worker/protocol.ts";
 
 interface Pending {
@@ -85,7 +86,7 @@ export class WorkerInstance implements PluginInstance {
   #queues = new Map<number, DeadlineQueue>();
   #nextId = 1;
   #dead = false;
-  #drainWaiters: (() => void)[] = [];
+  #drained = new DrainWaiters();
   #ready: ReadyInfo | undefined;
   #readyWaiter: { resolve(info: ReadyInfo): void; reject(e: Error): void } | undefined;
 
@@ -192,14 +193,7 @@ export class WorkerInstance implements PluginInstance {
    * @returns whether every call finished
    */
   drain(timeoutMs: number): Promise<boolean> {
-    if (this.#pending.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.#pending.size === 0), timeoutMs);
-      this.#drainWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return this.#drained.wait(() => this.#pending.size, timeoutMs);
   }
 
   /** Stops the worker and rejects every pending call. */
@@ -278,9 +272,7 @@ export class WorkerInstance implements PluginInstance {
     this.#pending.delete(id);
     if (ok === 1) p.resolve(value);
     else p.reject(deserializeError(value as SerializedError));
-    if (this.#pending.size === 0 && this.#drainWaiters.length > 0) {
-      for (const w of this.#drainWaiters.splice(0)) w();
-    }
+    if (this.#pending.size === 0) this.#drained.release();
   }
 
   #onTimeout(id: number, timeoutMs: number): void {
@@ -329,6 +321,6 @@ export class WorkerInstance implements PluginInstance {
     this.#pending.clear();
     for (const q of this.#queues.values()) clearTimeout(q.timer);
     this.#queues.clear();
-    for (const w of this.#drainWaiters.splice(0)) w();
+    this.#drained.release();
   }
 }
