@@ -10,7 +10,7 @@ import { DrainWaiters } from "./_drain.ts";
 import type { Manifest } from "./manifest.ts";
 import type { Logger } from "./logger.ts";
 import type { Denial } from "./context.ts";
-import type { InstanceFailure, PluginInstance } from "./instance.ts";
+import type { InstanceCallbacks, PluginInstance } from "./instance.ts";
 import type { ReadyInfo } from "./worker/protocol.ts";
 import { KIND_CALL, KIND_LIFECYCLE } from "./worker/protocol.ts";
 import type { Enforcement, EnforcementEntry } from "../permissions/enforcement.ts";
@@ -32,7 +32,7 @@ function declaredEnv(names: readonly string[]): Record<string, string> {
 }
 
 /** What {@link startNativeInstance} needs. */
-export interface NativeStartOptions {
+export interface NativeStartOptions extends Pick<InstanceCallbacks, "onDenied" | "onFailure"> {
   manifest: Manifest;
   /** Verified bytes of the library for this platform. */
   library: Uint8Array;
@@ -43,8 +43,6 @@ export interface NativeStartOptions {
   logger: Logger;
   /** Refuse to start without namespaces and Landlock. */
   requireSandbox: boolean;
-  onDenied: (denial: Denial) => void;
-  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
 }
 
 interface NativeHandle {

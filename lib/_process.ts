@@ -19,15 +19,15 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { PluginError } from "./errors.ts";
 import type { Manifest } from "./manifest.ts";
 import type { Logger } from "./logger.ts";
-import { createContextApi, type Denial } from "./context.ts";
+import { createContextApi } from "./context.ts";
 import { exposeGuarded } from "./guarded_endpoint.ts";
-import type { InstanceFailure, PluginInstance } from "./instance.ts";
+import type { InstanceCallbacks, PluginInstance } from "./instance.ts";
 import { PROXY_PORT } from "./worker/protocol.ts";
 import { deriveGrants } from "../permissions/grants.ts";
 import type { Enforcement, EnforcementEntry, RuntimeName } from "../permissions/enforcement.ts";
 
 /** What {@link startProcessInstance} needs (the same host services as the worker tier). */
-export interface ProcessStartOptions {
+export interface ProcessStartOptions extends InstanceCallbacks {
   /** Manifest; `entry` and filesystem grants are absolute paths. */
   manifest: Manifest;
   /** Host runtime; the child runs the same one. */
@@ -36,10 +36,6 @@ export interface ProcessStartOptions {
   logger: Logger;
   /** Refuse (ERR_SANDBOX / ERR_RUNTIME_UNSUPPORTED) when namespaces or Landlock are missing. */
   requireSandbox: boolean;
-  onDenied: (denial: Denial) => void;
-  onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
-  onHook: (instance: PluginInstance, name: string, priority: number) => void;
-  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
   loadTimeoutMs: number;
 }
 

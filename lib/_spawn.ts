@@ -8,10 +8,10 @@ import { pathToFileURL } from "node:url";
 import { PluginError } from "./errors.ts";
 import type { Manifest } from "./manifest.ts";
 import type { Logger } from "./logger.ts";
-import { createContextApi, type Denial } from "./context.ts";
+import { createContextApi } from "./context.ts";
 import { exposeGuarded } from "./guarded_endpoint.ts";
 import { findEscapingSymlinks, realOrSelf } from "./symlinks.ts";
-import { type InstanceFailure, type PluginInstance, WorkerInstance } from "./instance.ts";
+import { type InstanceCallbacks, WorkerInstance } from "./instance.ts";
 import { deriveGrants } from "../permissions/grants.ts";
 import {
   describeEnforcement,
@@ -33,7 +33,7 @@ export const PERMISSION_AREAS: readonly EnforcementArea[] = [
 let threadSeq = 0;
 
 /** What {@link spawnInstance} needs. */
-export interface SpawnOptions {
+export interface SpawnOptions extends InstanceCallbacks {
   /** Manifest whose entry and reads point at the code to run. */
   manifest: Manifest;
   adapter: RuntimeAdapter;
@@ -44,10 +44,6 @@ export interface SpawnOptions {
   loadTimeoutMs: number;
   /** Deno: false trades the heap limit for a fast start (`HostOptions.denoHeapLimit`). */
   heapLimit: boolean;
-  onDenied: (denial: Denial) => void;
-  onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
-  onHook: (instance: PluginInstance, name: string, priority: number) => void;
-  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
 }
 
 /**

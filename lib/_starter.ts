@@ -12,7 +12,7 @@ import type { HostOptions } from "./host_options.ts";
 import { HOST_API_VERSION } from "./host_options.ts";
 import type { PluginRecord } from "./plugin.ts";
 import type { Denial } from "./context.ts";
-import type { InstanceFailure, PluginInstance } from "./instance.ts";
+import type { InstanceCallbacks, InstanceFailure, PluginInstance } from "./instance.ts";
 import { checkEngine } from "./dependencies.ts";
 import type { ViolationType } from "./violations.ts";
 import type { AuditLog } from "./audit.ts";
@@ -187,18 +187,16 @@ export class Starter {
   }
 
   /** What every tier reports back to the host about a new instance of `entry`. */
-  #instanceCallbacks(entry: Entry) {
+  #instanceCallbacks(entry: Entry): InstanceCallbacks {
     entry.hookPriorities = new Map();
     return {
-      onDenied: (d: Denial) => this.#host.onDenied(d),
-      onLimit: (l: { type: "connections"; used: number; limit: number }) =>
-        void this.#host.violation(entry, { type: l.type, used: l.used, limit: l.limit }),
-      onHook: (inst: PluginInstance, hook: string, priority: number) => {
+      onDenied: (d) => this.#host.onDenied(d),
+      onLimit: (l) => void this.#host.violation(entry, l),
+      onHook: (inst, hook, priority) => {
         if (priority >= 0) entry.hookPriorities.set(hook, priority);
         if (entry.plugin?.instance === inst) this.#host.registerHook(entry, hook);
       },
-      onFailure: (inst: PluginInstance, failure: InstanceFailure) =>
-        void this.#host.onFailure(entry, inst, failure),
+      onFailure: (inst, failure) => void this.#host.onFailure(entry, inst, failure),
     };
   }
 

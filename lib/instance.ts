@@ -8,6 +8,7 @@
 import { deserializeError, PluginError, type SerializedError } from "./errors.ts";
 import type { ExitReason, WorkerHandle } from "./runtime/types.ts";
 import { DrainWaiters } from "./_drain.ts";
+import type { Denial } from "./context.ts";
 import type { ReadyInfo, Reply } from "./worker/protocol.ts";
 
 interface Pending {
@@ -56,6 +57,18 @@ export interface InstanceFailure {
   error: PluginError;
   /** `timeout`, `crash`, or `heap` (the worker ran out of memory). */
   kind: "timeout" | "crash" | "heap";
+}
+
+/** What every tier reports back to the host about an instance it started. */
+export interface InstanceCallbacks {
+  /** A permission the host refused on the plugin's behalf. */
+  onDenied: (denial: Denial) => void;
+  /** The plugin hit a limit the host enforces (brokered connections). */
+  onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
+  /** The plugin registered a hook handler (`priority` -1: use the default). */
+  onHook: (instance: PluginInstance, name: string, priority: number) => void;
+  /** The instance failed (timeout, crash, resource limit). */
+  onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
 }
 
 /** Internal wiring the host gives an instance. */
