@@ -10,6 +10,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
+import { DROP_CAPS, dropToUid, UNSHARE } from "./launcher.ts";
 
 /** Result of {@link probeSandbox}. */
 export interface SandboxProbe {
@@ -39,29 +40,14 @@ export function probeSandbox(hostUid: number, sandboxUid: number): SandboxProbe 
   const key = String(hostUid);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const prefix = hostUid === 0
-    ? ["setpriv", `--reuid=${sandboxUid}`, `--regid=${sandboxUid}`, "--clear-groups", "--"]
-    : [];
+  const prefix = hostUid === 0 ? dropToUid(sandboxUid) : [];
   const prl = run([...prefix, "prlimit", "--core=0", "--", "true"]);
   const ns = run([
     ...prefix,
-    "unshare",
-    "--user",
-    "--map-root-user",
-    "--pid",
-    "--fork",
-    "--kill-child",
-    "--mount-proc",
-    "--ipc",
-    "--uts",
-    "--mount",
+    ...UNSHARE,
     "--net",
     "--",
-    "setpriv",
-    "--bounding-set=-all",
-    "--inh-caps=-all",
-    "--no-new-privs",
-    "--",
+    ...DROP_CAPS,
     "true",
   ]);
   const result: SandboxProbe = {

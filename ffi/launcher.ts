@@ -134,6 +134,61 @@ export const SANDBOX_UID_COUNT = 1 << 24;
 // POSIX sh points a background job's stdin at /dev/null unless it is redirected explicitly.
 const INIT_SCRIPT = 'exec 3<&0; "$@" 0<&3 3<&- & wait $!';
 
+/** `unshare` with every namespace but the network one (added with `--net` when it is cut off). */
+export const UNSHARE: readonly string[] = [
+  "unshare",
+  "--user",
+  "--map-root-user",
+  "--pid",
+  "--fork",
+  "--kill-child",
+  "--mount-proc",
+  "--ipc",
+  "--uts",
+  "--mount",
+];
+
+/** Drops every capability and sets no_new_privs before the runtime starts. */
+export const DROP_CAPS: readonly string[] = [
+  "setpriv",
+  "--bounding-set=-all",
+  "--inh-caps=-all",
+  "--no-new-privs",
+  "--",
+];
+
+/**
+ * The `setpriv` prefix that runs the rest of the command as `uid` (and the same gid).
+ *
+ * @param uid the unprivileged uid
+ * @returns the argv prefix
+ */
+export function dropToUid(uid: number): string[] {
+  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--"];
+}
+
+/**
+ * The report of a child that runs without the launcher.
+ *
+ * @param note why, in a sentence
+ * @returns the enforcement report
+ */
+export function unsandboxedEnforcement(note: string): Enforcement {
+  return {
+    sandboxed: false,
+    filesystem: "none",
+    network: "none",
+    memory: "watchdog",
+    cpu: "watchdog+deadline",
+    processes: "none",
+    fileDescriptors: "none",
+    syscalls: "none",
+    namespaces: [],
+    uid: null,
+    notes: [note],
+  };
+}
+
 /**
  * Builds the launcher argv and the enforcement report.
  *
@@ -156,19 +211,9 @@ export function buildLauncher(options: LauncherOptions): Launcher {
   if (options.platform !== "linux") {
     return {
       argv: [...options.runtimeArgv],
-      enforcement: {
-        sandboxed: false,
-        filesystem: "none",
-        network: "none",
-        memory: "watchdog",
-        cpu: "watchdog+deadline",
-        processes: "none",
-        fileDescriptors: "none",
-        syscalls: "none",
-        namespaces: [],
-        uid: null,
-        notes: [`No sandbox on "${options.platform}": only Linux has the launcher`],
-      },
+      enforcement: unsandboxedEnforcement(
+        `No sandbox on "${options.platform}": only Linux has the launcher`,
+      ),
     };
   }
   const notes: string[] = [];
@@ -176,7 +221,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
   let uid: number | null = null;
   if (options.hostUid === 0) {
     uid = options.sandboxUid ?? DEFAULT_SANDBOX_UID;
-    argv.push("setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--");
+    argv.push(...dropToUid(uid));
   }
   const dataMb = RUNTIME_DATA_FLOOR_MB[options.runtime] + Math.ceil(limits.heapMb);
   const nofile = Math.ceil(limits.fileDescriptors) + RUNTIME_BASE_FDS;
@@ -199,18 +244,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
   let network: Enforcement["network"] = "none";
   if (options.namespaces) {
     namespaces.push("user", "pid", "mount", "ipc", "uts");
-    argv.push(
-      "unshare",
-      "--user",
-      "--map-root-user",
-      "--pid",
-      "--fork",
-      "--kill-child",
-      "--mount-proc",
-      "--ipc",
-      "--uts",
-      "--mount",
-    );
+    argv.push(...UNSHARE);
     if (options.network === "none") {
       argv.push("--net");
       namespaces.push("net");
@@ -221,7 +255,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
     // Set inside, the small limit counts only this plugin's processes, not every process of the
     // host's uid (which made a non-root host's second plugin fail to start).
     argv.push("--", ...prlimit);
-    argv.push("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--");
+    argv.push(...DROP_CAPS);
   } else {
     argv.push(...prlimit);
     notes.push("User namespaces unavailable: no pid, mount or network isolation");

@@ -31,7 +31,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "../lib/errors.ts";
 import { runtimeCommand } from "./_runtime_cmd.ts";
-import { buildLauncher, connectPorts, SANDBOX_UID_BASE, SANDBOX_UID_COUNT } from "./launcher.ts";
+import {
+  buildLauncher,
+  connectPorts,
+  SANDBOX_UID_BASE,
+  SANDBOX_UID_COUNT,
+  unsandboxedEnforcement,
+} from "./launcher.ts";
 import type { Enforcement, NativeLimits } from "./launcher.ts";
 import { probeSandbox } from "./_probe.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
@@ -143,7 +149,9 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   }
   const network = options.permissions.network;
   let argv = runtime.argv;
-  let enforcement = unsandboxed(mode === false ? "sandbox: false" : process.platform);
+  let enforcement = unsandboxedEnforcement(
+    `No sandbox (${mode === false ? "sandbox: false" : process.platform})`,
+  );
   if (probe !== null && probe.prlimit) {
     const launcher = buildLauncher({
       runtime: runtime.name,
@@ -250,22 +258,6 @@ function inheritableFds(): number[] {
     // no procfs: nothing known to close
   }
   return out;
-}
-
-function unsandboxed(why: string): Enforcement {
-  return {
-    sandboxed: false,
-    filesystem: "none",
-    network: "none",
-    memory: "watchdog",
-    cpu: "watchdog+deadline",
-    processes: "none",
-    fileDescriptors: "none",
-    syscalls: "none",
-    namespaces: [],
-    uid: null,
-    notes: [`No sandbox (${why})`],
-  };
 }
 
 function checkOptions(options: NativePluginOptions): void {
