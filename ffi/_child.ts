@@ -26,17 +26,13 @@ import type { Frame, FrameInit } from "./ipc.ts";
 import { applyLandlock } from "./_landlock.ts";
 import type { LandlockPolicy, LandlockResult } from "./_landlock.ts";
 import { installSeccomp } from "./_seccomp.ts";
+import { bindLibc, EINTR, moveIpcChannel, writeAll as writeAllTo } from "./_child_libc.ts";
 
 const BH_ABI_VERSION = 1;
 const BH_OK = 0;
 const BH_ERR_TOO_SMALL = -5;
 const BH_ERR_IO = -7;
-const F_DUPFD_CLOEXEC = 1030;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
 const F_ADD_SEALS = 1033;
-const EINTR = 4;
 
 type KoffiModule = typeof Koffi;
 type NativeFn = ReturnType<Koffi.LibraryHandle["func"]>;
@@ -49,19 +45,7 @@ interface LoadHeader {
 }
 
 const koffi = ((await import("koffi")) as unknown as { default: KoffiModule }).default;
-const libc = koffi.load("libc.so.6");
-const c = {
-  read: libc.func("long read(int fd, void* buf, size_t n)"),
-  write: libc.func("long write(int fd, const void* buf, size_t n)"),
-  close: libc.func("int close(int fd)"),
-  dup2: libc.func("int dup2(int a, int b)"),
-  open: libc.func("int open(const char* path, int flags, ...)"),
-  fcntl: libc.func("int fcntl(int fd, int cmd, ...)"),
-  syscall: libc.func("long syscall(long nr, ...)"),
-  prctl: libc.func("int prctl(int op, ...)"),
-  memfdCreate: libc.func("int memfd_create(const char* name, unsigned int flags)"),
-  exit: libc.func("void _exit(int status)"),
-};
+const c = bindLibc(koffi);
 
 /** Exits at once, skipping the runtime's teardown (which may touch what seccomp now denies). */
 function exit(status: number): never {
@@ -81,15 +65,8 @@ function diag(text: string): void {
 }
 
 function writeAll(bytes: Uint8Array): void {
-  let off = 0;
-  while (off < bytes.length) {
-    const n = Number(c.write(ipcOut, bytes.subarray(off), bytes.length - off));
-    if (n < 0) {
-      if (koffi.errno() === EINTR) continue;
-      throw new Error(`write failed: errno ${koffi.errno()}`);
-    }
-    off += n;
-  }
+  const errno = writeAllTo(c, () => koffi.errno(), ipcOut, bytes);
+  if (errno !== 0) throw new Error(`write failed: errno ${errno}`);
 }
 
 // Buffered reader: one read(2) can carry many pipelined frames.
@@ -146,25 +123,6 @@ function roundTrip(frame: FrameInit): Frame | null {
   }
 }
 
-function setupFds(): void {
-  // Mark every inherited fd >= 3 close-on-exec (close_range, CLOSE_RANGE_CLOEXEC): nothing the
-  // host leaked survives an exec by the plugin.
-  c.syscall(436, "unsigned int", 3, "unsigned int", 0xffffffff, "unsigned int", 4);
-  ipcIn = c.fcntl(0, F_DUPFD_CLOEXEC, "int", 10);
-  ipcOut = c.fcntl(1, F_DUPFD_CLOEXEC, "int", 10);
-  if (ipcIn < 0 || ipcOut < 0) throw new Error(`dup failed: errno ${koffi.errno()}`);
-  for (const fd of [ipcIn, ipcOut]) {
-    const flags = c.fcntl(fd, F_GETFL, "int", 0);
-    if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, "int", flags & ~O_NONBLOCK);
-  }
-  const nul = c.open("/dev/null", 2, "int", 0);
-  if (nul >= 0) {
-    c.dup2(nul, 0);
-    c.close(nul);
-  }
-  c.dup2(2, 1);
-}
-
 function landlock(policy: LandlockPolicy): LandlockResult {
   return applyLandlock({
     landlockCreateRuleset: (attr, size, flags) =>
@@ -207,7 +165,7 @@ function fail(code: string, message: string): never {
 }
 
 function main(): void {
-  setupFds();
+  ({ ipcIn, ipcOut } = moveIpcChannel(c, () => koffi.errno()));
   const load = readFrame();
   if (load === null) process.exit(0);
   if (load.type !== FRAME_TYPES.LOAD) throw new Error(`expected LOAD, got type ${load.type}`);

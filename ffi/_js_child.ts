@@ -27,14 +27,9 @@ import { deserialize, serialize } from "node:v8";
 import { encodeFrame, FRAME_TYPES, FrameDecoder } from "./ipc.ts";
 import type { FrameInit } from "./ipc.ts";
 import { installSeccomp } from "./_seccomp.ts";
+import { bindLibc, EINTR, moveIpcChannel, writeAll } from "./_child_libc.ts";
 import { servePlugin } from "../lib/worker/serve.ts";
 import type { PortLike } from "../lib/worker/serve.ts";
-
-const F_DUPFD_CLOEXEC = 1030;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-const EINTR = 4;
 
 interface LoadHeader {
   name: string;
@@ -47,18 +42,7 @@ interface LoadHeader {
 type Listener = (event: MessageEvent) => void;
 
 const koffi = ((await import("koffi")) as unknown as { default: typeof Koffi }).default;
-const libc = koffi.load("libc.so.6");
-const c = {
-  read: libc.func("long read(int fd, void* buf, size_t n)"),
-  write: libc.func("long write(int fd, const void* buf, size_t n)"),
-  close: libc.func("int close(int fd)"),
-  dup2: libc.func("int dup2(int a, int b)"),
-  open: libc.func("int open(const char* path, int flags, ...)"),
-  fcntl: libc.func("int fcntl(int fd, int cmd, ...)"),
-  syscall: libc.func("long syscall(long nr, ...)"),
-  prctl: libc.func("int prctl(int op, ...)"),
-  exit: libc.func("void _exit(int status)"),
-};
+const c = bindLibc(koffi);
 
 let ipcIn = 0;
 let ipcOut = 1;
@@ -77,32 +61,7 @@ function diag(text: string): void {
 
 function send(frame: FrameInit): void {
   const bytes = encodeFrame(frame, maxFrameBytes);
-  let off = 0;
-  while (off < bytes.length) {
-    const n = Number(c.write(ipcOut, bytes.subarray(off), bytes.length - off));
-    if (n < 0) {
-      if (koffi.errno() === EINTR) continue;
-      exit(0); // the host is gone
-    }
-    off += n;
-  }
-}
-
-function setupFds(): void {
-  c.syscall(436, "unsigned int", 3, "unsigned int", 0xffffffff, "unsigned int", 4);
-  ipcIn = c.fcntl(0, F_DUPFD_CLOEXEC, "int", 10);
-  ipcOut = c.fcntl(1, F_DUPFD_CLOEXEC, "int", 10);
-  if (ipcIn < 0 || ipcOut < 0) throw new Error(`dup failed: errno ${koffi.errno()}`);
-  for (const fd of [ipcIn, ipcOut]) {
-    const flags = c.fcntl(fd, F_GETFL, "int", 0);
-    if (flags >= 0 && (flags & O_NONBLOCK) !== 0) c.fcntl(fd, F_SETFL, "int", flags & ~O_NONBLOCK);
-  }
-  const nul = c.open("/dev/null", 2, "int", 0);
-  if (nul >= 0) {
-    c.dup2(nul, 0);
-    c.close(nul);
-  }
-  c.dup2(2, 1);
+  if (writeAll(c, () => koffi.errno(), ipcOut, bytes) !== 0) exit(0); // the host is gone
 }
 
 /** A MessagePort look-alike whose messages travel as frames of one type. */
@@ -130,7 +89,7 @@ function framePort(type: typeof FRAME_TYPES.RESULT | typeof FRAME_TYPES.CONTEXT_
 }
 
 function main(): void {
-  setupFds();
+  ({ ipcIn, ipcOut } = moveIpcChannel(c, () => koffi.errno()));
   // process.exit() (and an uncaught error) must end the process now: Node's teardown otherwise
   // waits for the koffi read blocked in its worker thread and the child never exits.
   process.on("exit", (code) => exit(typeof code === "number" ? code : 1));
