@@ -4,6 +4,7 @@
  * @module
  */
 
+import { sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PluginError } from "./errors.ts";
 import type { Manifest } from "./manifest.ts";
@@ -47,7 +48,8 @@ export interface SpawnOptions extends InstanceCallbacks {
 }
 
 /**
- * Starts a worker for the plugin and waits until its `init` returned.
+ * Starts a worker for the plugin and waits until its `init` returned. The caller has read the
+ * package with `readPackage` (which refuses symlinks inside it).
  *
  * @param options what to start and the host callbacks
  * @returns the ready instance and its enforcement report
@@ -62,8 +64,13 @@ export async function spawnInstance(
   const pluginDir = await realOrSelf(manifest.dir);
   const read = await Promise.all(manifest.permissions.filesystem.read.map(realOrSelf));
   const write = await Promise.all(manifest.permissions.filesystem.write.map(realOrSelf));
-  const roots = [pluginDir, ...read, ...write];
-  const escapes = await findEscapingSymlinks(roots, roots);
+  const granted = [pluginDir, ...read, ...write];
+  // The package reader (`readPackage`, run before every start) already refused any link inside
+  // the plugin directory; only grants outside it still need walking.
+  const outside = [...read, ...write].filter((p) =>
+    p !== pluginDir && !p.startsWith(pluginDir + sep)
+  );
+  const escapes = await findEscapingSymlinks(outside, granted);
   if (escapes.length > 0) {
     throw new PluginError(
       "ERR_PERMISSION_DENIED",
