@@ -69,11 +69,15 @@ function writeAll(bytes: Uint8Array): void {
   if (errno !== 0) throw new Error(`write failed: errno ${errno}`);
 }
 
-// Buffered reader: one read(2) can carry many pipelined frames.
-let inBuf = new Uint8Array(64 * 1024);
+// Buffered reader: one read(2) can carry many pipelined frames. Every read lands in inBuf, so
+// readExact() hands out views that the next readExact() overwrites: readFrame() parses each view
+// at once, and decodePayload() copies the body out, so no frame aliases inBuf.
+const IN_BUF_BYTES = 64 * 1024;
+let inBuf = new Uint8Array(IN_BUF_BYTES);
 let inStart = 0;
 let inEnd = 0;
 
+/** The next `n` bytes as a view of inBuf, valid until the next call; null at EOF. */
 function readExact(n: number): Uint8Array | null {
   while (inEnd - inStart < n) {
     if (inStart > 0) {
@@ -94,7 +98,7 @@ function readExact(n: number): Uint8Array | null {
     }
     inEnd += got;
   }
-  const out = inBuf.slice(inStart, inStart + n);
+  const out = inBuf.subarray(inStart, inStart + n);
   inStart += n;
   return out;
 }
@@ -105,7 +109,15 @@ function readFrame(): Frame | null {
   const prefix = parseFramePrefix(prefixBytes, maxFrameBytes);
   const payload = readExact(prefix.length);
   if (payload === null) return null;
-  return decodePayload(prefix, payload);
+  const frame = decodePayload(prefix, payload);
+  // A large frame (the LOAD frame carries the whole library) grew inBuf: give that memory back
+  // once nothing is buffered instead of holding it for the life of the child.
+  if (inStart === inEnd && inBuf.length > IN_BUF_BYTES) {
+    inBuf = new Uint8Array(IN_BUF_BYTES);
+    inStart = 0;
+    inEnd = 0;
+  }
+  return frame;
 }
 
 function send(frame: FrameInit): void {

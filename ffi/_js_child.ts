@@ -96,6 +96,8 @@ function main(): void {
   const call = framePort(FRAME_TYPES.RESULT);
   const ctx = framePort(FRAME_TYPES.CONTEXT_GET);
   const decoder = new FrameDecoder({ maxFrameBytes });
+  // Every read lands in this one buffer. That is safe only because the decoder copies whatever it
+  // keeps of a frame that is still incomplete, and every frame body it returns owns its memory.
   const buf = new Uint8Array(256 * 1024);
   let loaded = false;
   const onFrame = (frame: ReturnType<FrameDecoder["push"]>[number]): void => {

@@ -9,8 +9,10 @@
  * @module
  */
 
-/** Which runtime runs the host. */
-export type RuntimeName = "node" | "bun" | "deno";
+import type { RuntimeName } from "../permissions/enforcement.ts";
+import { detectRuntime } from "../lib/runtime/detect.ts";
+
+export type { RuntimeName };
 
 /** How to start a child script. */
 export interface RuntimeCommand {
@@ -20,22 +22,6 @@ export interface RuntimeCommand {
   argv: string[];
   /** Environment variables the runtime needs in the child (besides PATH). */
   env: Record<string, string>;
-}
-
-/**
- * Detects the runtime from `process.versions`.
- *
- * @returns "bun", "deno" or "node"
- * @example
- * ```ts
- * detectRuntime(); // "node" under node
- * ```
- */
-export function detectRuntime(): RuntimeName {
-  const versions = process.versions as Record<string, string | undefined>;
-  if (versions.bun !== undefined) return "bun";
-  if (versions.deno !== undefined) return "deno";
-  return "node";
 }
 
 /**

@@ -77,6 +77,8 @@ export const FRAME_PREFIX_BYTES = 9;
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FRAME_TYPES));
+// Stateless between calls (decode() without `stream`), so one instance serves every header.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Encodes one frame.
@@ -159,7 +161,8 @@ export function parseFramePrefix(
 }
 
 /**
- * Decodes a frame's payload once its prefix was parsed.
+ * Decodes a frame's payload once its prefix was parsed. The frame's body is a copy: the caller
+ * may reuse `payload`'s memory as soon as this returns.
  *
  * @param prefix result of {@link parseFramePrefix}
  * @param payload exactly `prefix.length` bytes
@@ -175,28 +178,12 @@ export function decodePayload(prefix: FramePrefix, payload: Uint8Array): Frame {
   if (payload.length !== prefix.length) {
     throw ipcError(`payload has ${payload.length} bytes, prefix says ${prefix.length}`);
   }
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const headerLength = view.getUint32(0, true);
-  if (headerLength > payload.length - 4) {
-    throw ipcError(`header length ${headerLength} exceeds the payload`);
-  }
-  let header: unknown;
-  try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      payload.subarray(4, 4 + headerLength),
-    );
-    header = JSON.parse(text);
-  } catch (cause) {
-    throw ipcError("header is not UTF-8 JSON", cause);
-  }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    throw ipcError("header is not a JSON object");
-  }
+  const headerLength = readHeaderLength(payload, 0, prefix.length);
   return {
     type: prefix.type,
     id: prefix.id,
-    header: header as Record<string, unknown>,
-    body: payload.slice(4 + headerLength),
+    header: parseHeader(payload.subarray(4, 4 + headerLength)),
+    body: copyBytes(payload.subarray(4 + headerLength)),
   };
 }
 
@@ -206,9 +193,17 @@ export interface FrameDecoderOptions {
   maxFrameBytes?: number;
 }
 
+/** Prefix plus the payload's u32 header length: what must be known before the rest is sized. */
+const HEAD_BYTES = FRAME_PREFIX_BYTES + 4;
+
 /**
  * Incremental decoder for a byte stream of frames. After it throws once it stays failed: a
  * stream with one bad frame cannot be resynchronised.
+ *
+ * It never keeps a reference to a pushed chunk, so a reader may push a view of one buffer it
+ * reuses for every read. Frames complete in a chunk are decoded in place (only their body is
+ * copied); the tail of an incomplete frame is copied into buffers the decoder owns, sized
+ * exactly from the frame's lengths. Every returned body owns its `ArrayBuffer`.
  *
  * @example
  * ```ts
@@ -221,10 +216,14 @@ export interface FrameDecoderOptions {
  */
 export class FrameDecoder {
   #max: number;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
-  #prefix: FramePrefix | undefined;
   #failed: PluginError | undefined;
+  // State of the one incomplete frame, all in memory this decoder owns.
+  #head = new Uint8Array(HEAD_BYTES);
+  #headFilled = 0;
+  #prefix: FramePrefix | undefined;
+  #header: Uint8Array | undefined;
+  #body: Uint8Array | undefined;
+  #restFilled = 0;
 
   /** @param options maximum frame size */
   constructor(options: FrameDecoderOptions = {}) {
@@ -232,7 +231,8 @@ export class FrameDecoder {
   }
 
   /**
-   * Feeds bytes and returns every frame they complete.
+   * Feeds bytes and returns every frame they complete. The decoder copies what it keeps, so the
+   * caller may overwrite `chunk` once this returns.
    *
    * @param chunk bytes read from the stream
    * @returns complete frames, in order
@@ -240,21 +240,12 @@ export class FrameDecoder {
    */
   push(chunk: Uint8Array): Frame[] {
     if (this.#failed !== undefined) throw this.#failed;
-    if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-    }
     const frames: Frame[] = [];
     try {
-      for (;;) {
-        if (this.#prefix === undefined) {
-          if (this.#buffered < FRAME_PREFIX_BYTES) break;
-          this.#prefix = parseFramePrefix(this.#take(FRAME_PREFIX_BYTES), this.#max);
-        }
-        if (this.#buffered < this.#prefix.length) break;
-        const prefix = this.#prefix;
-        this.#prefix = undefined;
-        frames.push(decodePayload(prefix, this.#take(prefix.length)));
+      let at = 0;
+      while (at < chunk.length) {
+        if (this.#headFilled === 0) at = this.#decodeWhole(chunk, at, frames);
+        if (at < chunk.length) at = this.#retain(chunk, at, frames);
       }
     } catch (error) {
       this.#failed = error instanceof PluginError ? error : ipcError("decoder failed", error);
@@ -270,26 +261,106 @@ export class FrameDecoder {
    */
   end(): void {
     if (this.#failed !== undefined) throw this.#failed;
-    if (this.#buffered > 0 || this.#prefix !== undefined) {
-      this.#failed = ipcError(`stream ended inside a frame (${this.#buffered} bytes pending)`);
+    if (this.#headFilled > 0) {
+      const pending = this.#headFilled + this.#restFilled;
+      this.#failed = ipcError(`stream ended inside a frame (${pending} bytes pending)`);
       throw this.#failed;
     }
   }
 
-  #take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.#chunks[0] as Uint8Array;
-      const part = Math.min(n - filled, head.length);
-      out.set(head.subarray(0, part), filled);
-      filled += part;
-      if (part === head.length) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(part);
+  /** Decodes the frames that lie whole in `chunk` from `at` on; returns where the rest starts. */
+  #decodeWhole(chunk: Uint8Array, at: number, frames: Frame[]): number {
+    while (chunk.length - at >= FRAME_PREFIX_BYTES) {
+      const prefix = parseFramePrefix(chunk.subarray(at, at + FRAME_PREFIX_BYTES), this.#max);
+      const end = at + FRAME_PREFIX_BYTES + prefix.length;
+      if (end > chunk.length) break;
+      frames.push(decodePayload(prefix, chunk.subarray(at + FRAME_PREFIX_BYTES, end)));
+      at = end;
     }
-    this.#buffered -= n;
-    return out;
+    return at;
   }
+
+  /**
+   * Copies bytes of the incomplete frame from `chunk` into owned memory, until the chunk is used
+   * up or the frame is complete (then pushed to `frames`); returns where the chunk's rest starts.
+   */
+  #retain(chunk: Uint8Array, at: number, frames: Frame[]): number {
+    if (this.#headFilled < HEAD_BYTES) {
+      const n = Math.min(HEAD_BYTES - this.#headFilled, chunk.length - at);
+      this.#head.set(chunk.subarray(at, at + n), this.#headFilled);
+      this.#headFilled += n;
+      at += n;
+      // Check the prefix as soon as it is whole: an oversized length fails before its payload.
+      if (this.#prefix === undefined && this.#headFilled >= FRAME_PREFIX_BYTES) {
+        this.#prefix = parseFramePrefix(this.#head, this.#max);
+      }
+      if (this.#headFilled < HEAD_BYTES) return at;
+      const prefix = this.#prefix as FramePrefix;
+      const headerLength = readHeaderLength(this.#head, FRAME_PREFIX_BYTES, prefix.length);
+      this.#header = new Uint8Array(headerLength);
+      this.#body = new Uint8Array(prefix.length - 4 - headerLength);
+      this.#restFilled = 0;
+    }
+    const header = this.#header as Uint8Array;
+    const body = this.#body as Uint8Array;
+    if (this.#restFilled < header.length) {
+      const n = Math.min(header.length - this.#restFilled, chunk.length - at);
+      header.set(chunk.subarray(at, at + n), this.#restFilled);
+      this.#restFilled += n;
+      at += n;
+    }
+    if (this.#restFilled >= header.length) {
+      const filled = this.#restFilled - header.length;
+      const n = Math.min(body.length - filled, chunk.length - at);
+      body.set(chunk.subarray(at, at + n), filled);
+      this.#restFilled += n;
+      at += n;
+    }
+    if (this.#restFilled < header.length + body.length) return at;
+    const prefix = this.#prefix as FramePrefix;
+    this.#headFilled = 0;
+    this.#restFilled = 0;
+    this.#prefix = undefined;
+    this.#header = undefined;
+    this.#body = undefined;
+    frames.push({ type: prefix.type, id: prefix.id, header: parseHeader(header), body });
+    return at;
+  }
+}
+
+/**
+ * A plain `Uint8Array` copy. Not `bytes.slice()`: on a Node `Buffer` (what node:child_process
+ * streams emit) `slice()` returns a view, and the body would alias the caller's memory.
+ */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** Reads the u32 header length at `offset` and checks it fits a payload of `payloadLength`. */
+function readHeaderLength(bytes: Uint8Array, offset: number, payloadLength: number): number {
+  if (payloadLength < 4 || bytes.length - offset < 4) {
+    throw ipcError(`payload of ${payloadLength} bytes is shorter than its header length`);
+  }
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset + offset, 4).getUint32(0, true);
+  if (headerLength > payloadLength - 4) {
+    throw ipcError(`header length ${headerLength} exceeds the payload`);
+  }
+  return headerLength;
+}
+
+function parseHeader(bytes: Uint8Array): Record<string, unknown> {
+  let header: unknown;
+  try {
+    header = JSON.parse(UTF8.decode(bytes));
+  } catch (cause) {
+    throw ipcError("header is not UTF-8 JSON", cause);
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    throw ipcError("header is not a JSON object");
+  }
+  return header as Record<string, unknown>;
 }
 
 function ipcError(state: string, cause?: unknown): PluginError {

@@ -36,20 +36,11 @@
  * ```
  * @module
  */
-import type { RuntimeName } from "./_runtime_cmd.ts";
+import type { RuntimeName } from "../permissions/enforcement.ts";
+import type { Limits } from "../lib/limits.ts";
 
-/** Resource limits of a native plugin. */
-export interface NativeLimits {
-  /** Memory the plugin may use on top of the runtime's own, in MiB. */
-  heapMb: number;
-  /** CPU time one call may use, in ms (host watchdog). */
-  cpuTimeMs: number;
-  /** Threads and processes the plugin may create. */
-  threads: number;
-  /** File descriptors the plugin may open. */
-  fileDescriptors: number;
-  /** Open TCP connections (sampled; only meaningful when network is granted). */
-  connections: number;
+/** Resource limits of a native plugin: the one {@link Limits} plus two rlimits of its own. */
+export interface NativeLimits extends Limits {
   /** Optional lifetime CPU cap in ms (RLIMIT_CPU; SIGXCPU then SIGKILL). */
   cpuLifetimeMs?: number;
   /** Largest file the plugin may write, in MiB (RLIMIT_FSIZE); default 256. */
@@ -57,7 +48,7 @@ export interface NativeLimits {
 }
 
 /** What the sandbox enforces, per resource. */
-export interface Enforcement {
+export interface SandboxReport {
   /** Whether any launcher wraps the child (false: plain child process). */
   sandboxed: boolean;
   /** "landlock": paths outside the grant are denied; "none": the plugin sees the host's files. */
@@ -107,7 +98,7 @@ export interface Launcher {
   /** Full argv to spawn; `argv[0]` is the executable. */
   argv: string[];
   /** What the chain enforces. */
-  enforcement: Enforcement;
+  enforcement: SandboxReport;
 }
 
 /** RLIMIT_DATA floor per runtime in MiB (below it the runtime cannot start). */
@@ -129,6 +120,24 @@ export const DEFAULT_SANDBOX_UID = 65534;
 export const SANDBOX_UID_BASE = 1_500_000_000;
 /** Size of that range. */
 export const SANDBOX_UID_COUNT = 1 << 24;
+
+let uidSeq = 0;
+
+/**
+ * A fresh sandbox uid for the next child of this host, from one counter for every child tier
+ * (process and native): RLIMIT_NPROC counts per uid, so two plugins must never share one. The
+ * host's pid spreads hosts on one machine over the range.
+ *
+ * @returns a uid in `[SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UID_COUNT)`
+ * @example
+ * ```ts
+ * allocateSandboxUid() !== allocateSandboxUid(); // true
+ * ```
+ */
+export function allocateSandboxUid(): number {
+  uidSeq = (uidSeq + 1) % 1024;
+  return SANDBOX_UID_BASE + ((process.pid * 1024 + uidSeq) % SANDBOX_UID_COUNT);
+}
 
 /** The init shell: runs the runtime in the background and exits with its status (128+signal). */
 // POSIX sh points a background job's stdin at /dev/null unless it is redirected explicitly.
@@ -173,7 +182,7 @@ export function dropToUid(uid: number): string[] {
  * @param note why, in a sentence
  * @returns the enforcement report
  */
-export function unsandboxedEnforcement(note: string): Enforcement {
+export function unsandboxedEnforcement(note: string): SandboxReport {
   return {
     sandboxed: false,
     filesystem: "none",
@@ -241,7 +250,7 @@ export function buildLauncher(options: LauncherOptions): Launcher {
   }
   prlimit.push("--");
   const namespaces: string[] = [];
-  let network: Enforcement["network"] = "none";
+  let network: SandboxReport["network"] = "none";
   if (options.namespaces) {
     namespaces.push("user", "pid", "mount", "ipc", "uts");
     argv.push(...UNSHARE);

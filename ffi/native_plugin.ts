@@ -32,20 +32,20 @@ import { fileURLToPath } from "node:url";
 import { PluginError } from "../lib/errors.ts";
 import { runtimeCommand } from "./_runtime_cmd.ts";
 import {
+  allocateSandboxUid,
   buildLauncher,
   connectPorts,
-  SANDBOX_UID_BASE,
-  SANDBOX_UID_COUNT,
   unsandboxedEnforcement,
 } from "./launcher.ts";
-import type { Enforcement, NativeLimits } from "./launcher.ts";
+import type { NativeLimits, SandboxReport } from "./launcher.ts";
 import { probeSandbox } from "./_probe.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
 import { findDescendant } from "./procfs.ts";
-import { NativeSession } from "./_session.ts";
+import { NativeSession } from "./_native_session.ts";
 import type { NativePlugin } from "./native_types.ts";
+import type { InstanceFailure, PluginInstance } from "../lib/tiers/types.ts";
 
-export type { Enforcement, NativeLimits } from "./launcher.ts";
+export type { NativeLimits, SandboxReport } from "./launcher.ts";
 export type { NativeExit, NativePlugin } from "./native_types.ts";
 export type { NativeMetrics } from "./procfs.ts";
 
@@ -118,7 +118,23 @@ function childEntry(): string {
  * new TextDecoder().decode(await p.call("echo", new TextEncoder().encode("hi")) as Uint8Array);
  * ```
  */
-export async function startNativePlugin(options: NativePluginOptions): Promise<NativePlugin> {
+export function startNativePlugin(options: NativePluginOptions): Promise<NativePlugin> {
+  return launchNativePlugin(options);
+}
+
+/**
+ * {@link startNativePlugin} for the host's native tier: the same start, returning the session
+ * whose call engine the host drives, with the host's failure callback.
+ *
+ * @param options as for startNativePlugin
+ * @param onFailure the host's failure callback
+ * @returns the running session
+ * @internal
+ */
+export async function launchNativePlugin(
+  options: NativePluginOptions,
+  onFailure?: (instance: PluginInstance, failure: InstanceFailure) => void,
+): Promise<NativeSession> {
   checkOptions(options);
   let bytes: Uint8Array;
   try {
@@ -135,7 +151,7 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   const runtime = runtimeCommand(script, { heapMb: 32 });
   const hostUid = process.getuid?.() ?? -1;
   const mode = options.sandbox ?? "auto";
-  const sandboxUid = options.sandboxUid ?? allocateUid();
+  const sandboxUid = options.sandboxUid ?? allocateSandboxUid();
   const linux = process.platform === "linux";
   const probe = mode !== false && linux ? probeSandbox(hostUid, sandboxUid) : null;
   if (mode === true && (probe === null || !probe.namespaces)) {
@@ -199,6 +215,8 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
     callTimeoutMs: options.callTimeoutMs ?? 30_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 2000,
     countSockets: network !== "none",
+    sandboxed: enforcement.sandboxed,
+    ...(onFailure === undefined ? {} : { onFailure }),
     ...(options.context === undefined ? {} : { context: options.context }),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
@@ -210,12 +228,12 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
       body: bytes,
     }, maxFrameBytes),
   );
-  const ready = await session.ready(options.startTimeoutMs ?? 15_000, enforcement.sandboxed);
+  const ready = await session.ready(options.startTimeoutMs ?? 15_000);
   const nsPid = Number(ready.pid);
   const realPid = child.pid === undefined ? null : findDescendant(child.pid, nsPid);
   const applied = ready.landlock as { filesystem?: boolean; network?: boolean } | null;
   const filesystem = applied?.filesystem === true ? "landlock" : "none";
-  const final: Enforcement = {
+  const final: SandboxReport = {
     ...enforcement,
     filesystem,
     syscalls: ready.seccomp === true ? "seccomp" : "none",
@@ -232,13 +250,6 @@ export async function startNativePlugin(options: NativePluginOptions): Promise<N
   }
   session.activate(realPid ?? child.pid ?? -1, final);
   return session;
-}
-
-let uidCounter = 0;
-
-function allocateUid(): number {
-  uidCounter = (uidCounter + 1) % 1024;
-  return SANDBOX_UID_BASE + ((process.pid * 1024 + uidCounter) % SANDBOX_UID_COUNT);
 }
 
 function inheritableFds(): number[] {

@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import type { Enforcement } from "./launcher.ts";
+import type { SandboxReport } from "./launcher.ts";
 import type { NativeMetrics } from "./procfs.ts";
 
 /** Why the child ended. */
@@ -33,7 +33,7 @@ export interface NativePlugin {
   /** Host pid of the process that loaded the library (behind the launcher chain). */
   readonly pid: number;
   /** What the sandbox enforces. */
-  readonly enforcement: Enforcement;
+  readonly enforcement: SandboxReport;
   /**
    * Calls a method. A Uint8Array input is passed as bytes and the output returned as a
    * Uint8Array; anything else is JSON-encoded and the output parsed as JSON (empty: undefined).

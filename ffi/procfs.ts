@@ -10,32 +10,21 @@
  * ```ts
  * import { sampleProcess } from "./procfs.ts";
  * const m = sampleProcess(process.pid);
- * m?.rssKb;
+ * m?.rssBytes;
  * ```
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
-
-/** One resource sample. */
-export interface NativeMetrics {
-  /** Process id in the host's pid namespace. */
-  pid: number;
-  /** Resident set size, KiB. */
-  rssKb: number;
-  /** Peak resident set size, KiB. */
-  peakRssKb: number;
-  /** Threads of the process. */
-  threads: number;
-  /** Open file descriptors. */
-  fds: number;
-  /** User + system CPU time, ms. */
-  cpuMs: number;
-  /** TCP sockets in use in the process's network namespace (sockstat "TCP: inuse"). */
-  tcpConnections: number;
-}
+import { type ProcessSample, sampleProcess as sampleOne } from "../lib/proc_sample.ts";
 
 /**
- * Samples a process. Returns null when the process is gone (or procfs is unavailable).
+ * One resource sample of a native plugin's process: the one procfs sampler's
+ * {@link ProcessSample} (bytes and ms).
+ */
+export type NativeMetrics = ProcessSample;
+
+/**
+ * Samples a process with the one procfs sampler (lib/proc_sample.ts). Null when it is gone.
  *
  * @param pid process id
  * @returns the sample, or null
@@ -45,30 +34,7 @@ export interface NativeMetrics {
  * ```
  */
 export function sampleProcess(pid: number): NativeMetrics | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the parenthesised comm (which may contain spaces): utime is field 14, stime 15.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    let fds = 0;
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`).length;
-    } catch {
-      fds = -1; // another uid's fd directory is unreadable without CAP_SYS_PTRACE
-    }
-    return {
-      pid,
-      rssKb: statusField(status, "VmRSS"),
-      peakRssKb: statusField(status, "VmHWM"),
-      threads: statusField(status, "Threads"),
-      fds,
-      cpuMs: ticks * 10, // USER_HZ is 100 on every Linux ABI that Node supports
-      tcpConnections: tcpInUse(pid),
-    };
-  } catch {
-    return null;
-  }
+  return pid > 0 ? sampleOne(pid) : null;
 }
 
 /**
@@ -148,20 +114,5 @@ function innermostNsPid(pid: number): number | null {
     return last === undefined ? null : Number(last);
   } catch {
     return null;
-  }
-}
-
-function statusField(status: string, key: string): number {
-  const match = new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status);
-  return match === null ? 0 : Number(match[1]);
-}
-
-function tcpInUse(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/net/sockstat`, "utf8");
-    const match = /^TCP: inuse (\d+)/m.exec(text);
-    return match === null ? 0 : Number(match[1]);
-  } catch {
-    return 0;
   }
 }

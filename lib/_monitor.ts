@@ -8,7 +8,7 @@
 import { listThreads } from "./thread_cpu.ts";
 import type { Entry } from "./_entry.ts";
 import type { ViolationType } from "./violations.ts";
-import { KIND_LIFECYCLE } from "./worker/protocol.ts";
+import { KIND_STATS } from "./worker/protocol.ts";
 
 interface Stats {
   heapUsed?: number;
@@ -41,7 +41,7 @@ export async function sampleEntries(
     if (thread !== undefined) record.metrics.setGauges({ cpuTimeMs: thread.cpuMs, threadCount: 1 });
     let s: Stats;
     try {
-      s = await instance.send(KIND_LIFECYCLE, "$stats", undefined, 1000) as Stats;
+      s = await instance.send(KIND_STATS, "stats", undefined, 1000) as Stats;
     } catch {
       return; // a plugin that cannot answer in time is reported by its call deadline, not here
     }

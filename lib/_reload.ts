@@ -8,7 +8,7 @@ import { PluginError } from "./errors.ts";
 import type { Manifest } from "./manifest.ts";
 import type { Logger } from "./logger.ts";
 import type { PluginRecord } from "./plugin.ts";
-import type { PluginInstance } from "./instance.ts";
+import type { PluginInstance } from "./tiers/types.ts";
 import type { Emitter, HostEvents } from "./events.ts";
 import type { HookRegistry } from "./hooks.ts";
 import type { AuditLog } from "./audit.ts";

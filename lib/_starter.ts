@@ -12,14 +12,14 @@ import type { HostOptions } from "./host_options.ts";
 import { HOST_API_VERSION } from "./host_options.ts";
 import type { PluginRecord } from "./plugin.ts";
 import type { Denial } from "./context.ts";
-import type { InstanceCallbacks, InstanceFailure, PluginInstance } from "./instance.ts";
+import type { InstanceCallbacks, InstanceFailure, PluginInstance } from "./tiers/types.ts";
 import { checkEngine } from "./dependencies.ts";
 import type { ViolationType } from "./violations.ts";
 import type { AuditLog } from "./audit.ts";
 import { checkLimits, tightenLimits } from "./limits.ts";
-import { PERMISSION_AREAS, spawnInstance } from "./_spawn.ts";
+import { PERMISSION_AREAS, startWorkerInstance } from "./tiers/worker.ts";
 import { type PreparedPackage, preparePackage } from "./_package.ts";
-import { platformKey, startNativeInstance } from "./_native.ts";
+import { platformKey, startNativeInstance } from "./tiers/native.ts";
 import type { Entry } from "./_entry.ts";
 import type { TrustPolicy } from "./trust/policy.ts";
 import { createTrustStore, type TrustStore } from "./trust/trust_store.ts";
@@ -172,18 +172,26 @@ export class Starter {
       return this.#startProcess(entry, prepared);
     }
     const adapter = await this.getAdapter();
-    const { instance, enforcement } = await spawnInstance({
+    const { instance, enforcement } = await startWorkerInstance({
       manifest: this.effectiveLimits(prepared.codeManifest),
       adapter,
       store: this.#store,
       logger: this.#logger,
       requireAreas: this.requiredAreas(),
-      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      ...this.#timeouts(),
       heapLimit: this.#options.denoHeapLimit !== false,
       ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;
     return instance;
+  }
+
+  /** The host's load and shutdown timeouts, as every tier takes them. */
+  #timeouts(): { loadTimeoutMs: number; shutdownTimeoutMs: number } {
+    return {
+      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      shutdownTimeoutMs: this.#options.shutdownTimeoutMs ?? 2000,
+    };
   }
 
   /** What every tier reports back to the host about a new instance of `entry`. */
@@ -214,14 +222,14 @@ export class Starter {
   async #startProcess(entry: Entry, prepared: PreparedPackage): Promise<PluginInstance> {
     const record = entry.record as PluginRecord;
     const adapter = await this.getAdapter();
-    const { startProcessInstance } = await import("./_process.ts");
+    const { startProcessInstance } = await import("./tiers/process.ts");
     const { instance, enforcement } = await startProcessInstance({
       manifest: this.effectiveLimits(prepared.codeManifest),
       runtime: adapter.name,
       store: this.#store,
       logger: this.#logger,
       requireSandbox: this.requiredAreas().length > 0,
-      loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
+      ...this.#timeouts(),
       ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;
@@ -264,8 +272,8 @@ export class Starter {
       store: this.#store,
       logger: this.#logger,
       requireSandbox: this.requiredAreas().length > 0,
-      onDenied: (d) => this.#host.onDenied(d),
-      onFailure: (inst, failure) => void this.#host.onFailure(entry, inst, failure),
+      ...this.#timeouts(),
+      ...this.#instanceCallbacks(entry),
     });
     record.enforcement = enforcement;
     return instance;

@@ -18,7 +18,8 @@ import { matchesHost } from "../permissions/host_pattern.ts";
 import type { NetworkGrant } from "../permissions/grants.ts";
 import type { SerializedRequestInit, SerializedResponse } from "./worker/serve.ts";
 import { PROXY_PORT } from "./worker/protocol.ts";
-import { exposeGuarded } from "./guarded_endpoint.ts";
+import { declaredMethods, DISPOSE, exposeGuarded } from "./guarded_endpoint.ts";
+import { isHookName } from "./hooks.ts";
 
 /** Context keys bulkhead names; any other valid key is allowed too. */
 export const PREDEFINED_CONTEXT_KEYS: readonly string[] = [
@@ -35,10 +36,11 @@ export interface Denial {
   plugin: string;
   /**
    * What was refused: an undeclared context read or write, a brokered fetch outside the network
-   * grant, or a call on a context proxy (or native proxy) the plugin may not make.
+   * grant, a call on a context proxy (or native proxy) the plugin may not make, or a hook
+   * registration past the per-plugin bound.
    */
-  what: "context.read" | "context.write" | "network" | "proxy";
-  /** The refused target: a context key, a URL or host, or a `key.method` proxy path. */
+  what: "context.read" | "context.write" | "network" | "proxy" | "hook";
+  /** The refused target: a context key, a URL or host, a `key.method` proxy path, a hook. */
   target: string;
 }
 
@@ -64,8 +66,12 @@ export interface ContextApiOptions {
   onHook?: (name: string, priority: number) => void;
   /** Redirects followed at most (default 10). */
   maxRedirects?: number;
-  /** Largest response body accepted, in bytes (default 32 MiB). */
+  /** Largest response body accepted, in bytes (default 32 MiB); the download stops there. */
   maxResponseBytes?: number;
+  /** Deadline of one brokered fetch, redirects and body included, in ms (default 30 000). */
+  fetchTimeoutMs?: number;
+  /** Distinct hook names one plugin may register with `ctx.hooks.on` (default 256). */
+  maxHooks?: number;
 }
 
 /** The host API object exposed to one plugin. */
@@ -75,47 +81,35 @@ export interface ContextApi {
   log(level: string, message: string): Promise<void>;
   fetch(url: string, init: SerializedRequestInit): Promise<SerializedResponse>;
   registerHook(name: string, priority: number): Promise<void>;
-}
-
-function hasFunctions(value: unknown): boolean {
-  if (typeof value === "function") return true;
-  if (typeof value !== "object" || value === null) return false;
-  let proto: object | null = value;
-  while (proto !== null && proto !== Object.prototype) {
-    for (const k of Object.getOwnPropertyNames(proto)) {
-      if (k !== "constructor" && typeof (value as Record<string, unknown>)[k] === "function") {
-        return true;
-      }
-    }
-    proto = Object.getPrototypeOf(proto);
-  }
-  return false;
-}
-
-function methodsOf(value: object): Record<string, (...a: unknown[]) => unknown> {
-  const out: Record<string, (...a: unknown[]) => unknown> = {};
-  let proto: object | null = value;
-  while (proto !== null && proto !== Object.prototype) {
-    for (const k of Object.getOwnPropertyNames(proto)) {
-      const f = (value as Record<string, unknown>)[k];
-      if (k !== "constructor" && typeof f === "function" && !(k in out)) {
-        out[k] = (...args: unknown[]) => (f as (...a: unknown[]) => unknown).apply(value, args);
-      }
-    }
-    proto = Object.getPrototypeOf(proto);
-  }
-  return out;
+  /**
+   * Ends the context: aborts the plugin's in-flight fetches and closes its proxies. The close
+   * function of {@link exposeGuarded} calls it; a symbol, so the plugin cannot.
+   */
+  [DISPOSE](): void;
 }
 
 /**
  * Builds the checked host API for one plugin.
  *
- * Values with methods (a logger, a database client) are handed over as a proxy on a port of their
- * own that only allows calling those methods; plain data is structured-cloned.
+ * `get` hands plain data of every structured-clone kind (Array, Map, Set, Date, RegExp, typed
+ * arrays, Error, nested objects of those) over as a `structuredClone` copy, so a plugin that may
+ * only read a key can never change the host's object. Only a function or an object with methods
+ * (a logger, a database client) becomes a proxy, on a port of its own, that can call those methods
+ * and nothing else (see {@link declaredMethods}). `registerHook` forwards each hook name once per
+ * plugin, at most `maxHooks` names. `fetch` streams the body and stops reading at
+ * `maxResponseBytes`, gives up after `fetchTimeoutMs`, and `[DISPOSE]()` aborts whatever is still
+ * in flight.
  *
  * @param options the plugin's grants and the host's store and logger
  * @returns the API object to expose with {@link exposeGuarded}
- * @throws {PluginError} ERR_PERMISSION_DENIED from each method when the access was not declared
+ * @throws {PluginError} ERR_PERMISSION_DENIED from each method when the access was not declared,
+ *   and from `registerHook` past `maxHooks` distinct names
+ * @throws {PluginError} ERR_INVALID_INPUT when a fetch URL or init is malformed, or a value read
+ *   is neither structured-cloneable nor has methods
+ * @throws {PluginError} ERR_RESOURCE_LIMIT when fetches exceed `connections` or a body exceeds
+ *   `maxResponseBytes`
+ * @throws {PluginError} ERR_CALL_TIMEOUT when a fetch takes longer than `fetchTimeoutMs`
+ * @throws {PluginError} ERR_PLUGIN_NOT_ACTIVE when a fetch is cut by `[DISPOSE]()`
  * @example
  * ```ts
  * const api = createContextApi(options);
@@ -127,11 +121,24 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
   const write = new Set(options.write);
   const maxRedirects = options.maxRedirects ?? 10;
   const maxBytes = options.maxResponseBytes ?? 32 * 1024 * 1024;
-  let inflight = 0;
+  const fetchTimeoutMs = options.fetchTimeoutMs ?? 30_000;
+  const maxHooks = options.maxHooks ?? 256;
+  const hooks = new Set<string>();
+  const requests = new Set<AbortController>();
+  const proxies = new Set<() => void>();
+  let disposed = false;
   const deny = (what: Denial["what"], target: string, message: string, hint: string): never => {
     options.onDenied?.({ plugin, what, target });
     throw new PluginError("ERR_PERMISSION_DENIED", message, { hint, plugin });
   };
+  const invalid = (message: string, hint: string, cause?: unknown) =>
+    new PluginError("ERR_INVALID_INPUT", message, { hint, cause, plugin });
+  const closed = (action: string) =>
+    new PluginError(
+      "ERR_PLUGIN_NOT_ACTIVE",
+      `Cannot ${action}: the context of plugin "${plugin}" is closed`,
+      { hint: "Load the plugin again", plugin },
+    );
   const checkUrl = (url: URL, hop: string) => {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       deny(
@@ -160,6 +167,117 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       );
     }
   };
+  const copyOf = (key: string, value: unknown): unknown => {
+    let copy: unknown;
+    try {
+      copy = structuredClone(value);
+    } catch (cause) {
+      throw invalid(
+        `Cannot read context key "${key}": its value has no methods and is not structured-cloneable`,
+        "Store plain data, or an object whose methods plugins may call",
+        cause,
+      );
+    }
+    // The plugin side reads this key as "a proxy follows"; data must not pose as one.
+    if (typeof copy === "object" && copy !== null && Object.hasOwn(copy, PROXY_PORT)) {
+      throw invalid(
+        `Cannot read context key "${key}": its value uses the reserved key "${PROXY_PORT}"`,
+        `Store the value without a "${PROXY_PORT}" property`,
+      );
+    }
+    return copy;
+  };
+  const tooLarge = (url: string, detail: string) =>
+    new PluginError("ERR_RESOURCE_LIMIT", `Cannot fetch "${url}": the response ${detail}`, {
+      hint: "Fetch smaller resources",
+      plugin,
+    });
+  /** Reads the body up to the cap; past it, cancels the reader and aborts the connection. */
+  const readBody = async (url: string, res: Response, request: AbortController) => {
+    const stop = async (error: PluginError, cancel: Promise<void> | undefined): Promise<never> => {
+      try {
+        await cancel;
+      } finally {
+        request.abort(error);
+      }
+      throw error;
+    };
+    const declared = Number(res.headers.get("content-length") ?? 0);
+    if (declared > maxBytes) {
+      const error = tooLarge(url, `declares ${declared} bytes, more than ${maxBytes}`);
+      await stop(error, res.body?.cancel(error));
+    }
+    const reader = res.body?.getReader();
+    if (reader === undefined) return new ArrayBuffer(0);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        const error = tooLarge(url, `exceeds ${maxBytes} bytes`);
+        await stop(error, reader.cancel(error));
+      }
+      chunks.push(value);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return out.buffer;
+  };
+  const send = async (
+    url: string,
+    first: URL,
+    init: SerializedRequestInit,
+    request: AbortController,
+  ): Promise<SerializedResponse> => {
+    let current = first;
+    let method = init.method ?? "GET";
+    let body = init.body;
+    for (let hop = 0;; hop++) {
+      const res = await fetch(current, {
+        method,
+        ...(init.headers ? { headers: init.headers } : {}),
+        ...(body !== undefined ? { body: body as BodyInit } : {}),
+        redirect: "manual",
+        signal: request.signal,
+      });
+      const location = res.headers.get("location");
+      if (res.status >= 300 && res.status < 400 && location !== null) {
+        await res.body?.cancel();
+        if (hop >= maxRedirects) {
+          throw new PluginError(
+            "ERR_PERMISSION_DENIED",
+            `Cannot fetch "${url}": more than ${maxRedirects} redirects`,
+            { hint: "Fetch the final URL directly", plugin },
+          );
+        }
+        const next = new URL(location, current);
+        checkUrl(next, ` (redirected from "${current.href}")`);
+        if (
+          res.status === 303 ||
+          ((res.status === 301 || res.status === 302) && method === "POST")
+        ) {
+          method = "GET";
+          body = undefined;
+        }
+        current = next;
+        continue;
+      }
+      return {
+        url: current.href,
+        status: res.status,
+        statusText: res.statusText,
+        headers: [...res.headers.entries()],
+        body: await readBody(url, res, request),
+        redirected: hop > 0,
+      };
+    }
+  };
   return {
     get(key: string): Promise<unknown> {
       if (typeof key !== "string" || !read.has(key)) {
@@ -171,19 +289,19 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
         );
       }
       const value = store.get(key);
-      if (!hasFunctions(value)) return Promise.resolve(value);
+      const methods = declaredMethods(value);
+      if (methods === null) return Promise.resolve(copyOf(key, value));
+      if (disposed) throw closed(`read context key "${key}"`);
       const { port1, port2 } = new MessageChannel();
-      exposeGuarded(
-        typeof value === "function"
-          ? { call: (...a: unknown[]) => (value as (...x: unknown[]) => unknown)(...a) }
-          : methodsOf(value as object),
-        port1,
-        {
-          plugin,
-          onRefused: (d) =>
-            options.onDenied?.({ plugin, what: "proxy", target: `${key}.${d.path}` }),
-        },
-      );
+      const proxy: object = Object.assign(methods, { [DISPOSE]: () => proxies.delete(close) });
+      const close = exposeGuarded(proxy, port1, {
+        plugin,
+        closeOnRelease: true,
+        onRefused: (d) => options.onDenied?.({ plugin, what: "proxy", target: `${key}.${d.path}` }),
+      });
+      proxies.add(close);
+      // Node and Bun report the plugin closing its end (Deno does not: RELEASE or dispose then).
+      port1.addEventListener("close", close);
       return Promise.resolve(transferPort(port2));
     },
     set(key: string, value: unknown): Promise<void> {
@@ -204,90 +322,103 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       return Promise.resolve();
     },
     async fetch(url: string, init: SerializedRequestInit): Promise<SerializedResponse> {
-      let current: URL;
-      try {
-        current = new URL(url);
-      } catch (cause) {
-        throw new PluginError(
-          "ERR_PERMISSION_DENIED",
-          `Cannot fetch "${url}": not an absolute URL`,
-          { hint: "Pass an absolute http(s) URL", cause, plugin },
+      if (disposed) throw closed(`fetch "${String(url)}"`);
+      if (typeof url !== "string" || !URL.canParse(url)) {
+        throw invalid(
+          `Cannot fetch "${String(url)}": not an absolute URL`,
+          "Pass an absolute http(s) URL",
         );
       }
-      checkUrl(current, "");
-      if (inflight >= options.connections) {
-        options.onLimit?.({ type: "connections", used: inflight + 1, limit: options.connections });
+      const first = new URL(url);
+      const request = checkInit(url, init ?? {}, invalid);
+      checkUrl(first, "");
+      if (requests.size >= options.connections) {
+        const used = requests.size;
+        options.onLimit?.({ type: "connections", used: used + 1, limit: options.connections });
         throw new PluginError(
           "ERR_RESOURCE_LIMIT",
-          `Cannot fetch "${url}": plugin "${plugin}" already has ${inflight} connections open (limit ${options.connections})`,
+          `Cannot fetch "${url}": plugin "${plugin}" already has ${used} connections open (limit ${options.connections})`,
           { hint: "Raise limits.connections or await earlier requests", plugin },
         );
       }
-      inflight++;
+      const controller = new AbortController();
+      const timer = setTimeout(() =>
+        controller.abort(
+          new PluginError(
+            "ERR_CALL_TIMEOUT",
+            `Cannot fetch "${url}": no complete response within ${fetchTimeoutMs} ms`,
+            { hint: "Fetch from a faster server, or smaller resources", plugin },
+          ),
+        ), fetchTimeoutMs);
+      requests.add(controller);
       try {
-        let method = init.method ?? "GET";
-        let body = init.body;
-        for (let hop = 0;; hop++) {
-          const res = await fetch(current, {
-            method,
-            ...(init.headers ? { headers: init.headers } : {}),
-            ...(body !== undefined ? { body: body as BodyInit } : {}),
-            redirect: "manual",
-          });
-          const location = res.headers.get("location");
-          if (res.status >= 300 && res.status < 400 && location !== null) {
-            await res.body?.cancel();
-            if (hop >= maxRedirects) {
-              throw new PluginError(
-                "ERR_PERMISSION_DENIED",
-                `Cannot fetch "${url}": more than ${maxRedirects} redirects`,
-                { hint: "Fetch the final URL directly", plugin },
-              );
-            }
-            const next = new URL(location, current);
-            checkUrl(next, ` (redirected from "${current.href}")`);
-            if (
-              res.status === 303 ||
-              ((res.status === 301 || res.status === 302) && method === "POST")
-            ) {
-              method = "GET";
-              body = undefined;
-            }
-            current = next;
-            continue;
-          }
-          const buf = await res.arrayBuffer();
-          if (buf.byteLength > maxBytes) {
-            throw new PluginError(
-              "ERR_RESOURCE_LIMIT",
-              `Cannot fetch "${url}": response of ${buf.byteLength} bytes exceeds ${maxBytes}`,
-              { hint: "Fetch smaller resources", plugin },
-            );
-          }
-          return {
-            url: current.href,
-            status: res.status,
-            statusText: res.statusText,
-            headers: [...res.headers.entries()],
-            body: buf,
-            redirected: hop > 0,
-          };
-        }
+        return await send(url, first, request, controller);
+      } catch (error) {
+        // An abort (deadline, size cap, dispose) carries the PluginError that explains it; any
+        // other failure also aborts, so no half-read connection outlives the call.
+        if (!controller.signal.aborted) controller.abort(error);
+        throw controller.signal.reason;
       } finally {
-        inflight--;
+        clearTimeout(timer);
+        requests.delete(controller);
       }
     },
     registerHook(name: string, priority: number): Promise<void> {
-      if (typeof name !== "string" || !/^[a-z][a-z0-9_.:-]{0,63}$/.test(name)) {
+      if (!isHookName(name)) {
         throw new TypeError(`Cannot register hook "${String(name)}": not a hook name`);
       }
+      // The host adds one handler per forwarded registration: a name goes through once, or one
+      // `hooks.run` would call the plugin once per repeat.
+      if (hooks.has(name)) return Promise.resolve();
+      if (hooks.size >= maxHooks) {
+        deny(
+          "hook",
+          name,
+          `Cannot register hook "${name}": plugin "${plugin}" already registered ${maxHooks} hooks`,
+          "Register fewer distinct hooks",
+        );
+      }
+      hooks.add(name);
       options.onHook?.(
         name,
         typeof priority === "number" && Number.isInteger(priority) ? priority : -1,
       );
       return Promise.resolve();
     },
+    [DISPOSE](): void {
+      if (disposed) return;
+      disposed = true;
+      const reason = closed("finish the request");
+      for (const controller of requests) controller.abort(reason);
+      for (const close of [...proxies]) close();
+    },
   };
+}
+
+/** Checks the shape of a plugin's fetch init (it crossed a boundary: trust no field). */
+function checkInit(
+  url: string,
+  init: SerializedRequestInit,
+  invalid: (message: string, hint: string) => PluginError,
+): SerializedRequestInit {
+  const hint = "Pass a method string, [name, value] header pairs and a string or bytes body";
+  if (typeof init !== "object") throw invalid(`Cannot fetch "${url}": init is not an object`, hint);
+  const { method, headers, body } = init;
+  if (method !== undefined && typeof method !== "string") {
+    throw invalid(`Cannot fetch "${url}": the method is not a string`, hint);
+  }
+  const pair = (h: unknown) =>
+    Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && typeof h[1] === "string";
+  if (headers !== undefined && !(Array.isArray(headers) && headers.every(pair))) {
+    throw invalid(`Cannot fetch "${url}": the headers are not [name, value] string pairs`, hint);
+  }
+  if (
+    body !== undefined && typeof body !== "string" && !(body instanceof ArrayBuffer) &&
+    !(body instanceof Uint8Array)
+  ) {
+    throw invalid(`Cannot fetch "${url}": the body is not a string or bytes`, hint);
+  }
+  return init;
 }
 
 function transferPort(port: MessagePort): unknown {

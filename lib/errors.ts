@@ -24,8 +24,9 @@ export const ERROR_CODES = {
   ERR_PLUGIN_NOT_FOUND: "no discovered plugin has that name",
   ERR_DUPLICATE: "two plugins share a name, or a plugin is already loaded",
   ERR_PERMISSION_DENIED: "a plugin tried something its manifest does not grant",
-  ERR_CALL_TIMEOUT: "a call or hook did not finish within its deadline",
-  ERR_PLUGIN_CRASHED: "the plugin's worker or process died, or broke the protocol",
+  ERR_CALL_TIMEOUT:
+    "a plugin did not answer in time: a call, hook or lifecycle step past its deadline, or not ready within loadTimeoutMs",
+  ERR_PLUGIN_CRASHED: "the plugin's worker or process died",
   ERR_PLUGIN_FAILED: "the plugin is in the failed state and accepts no calls",
   ERR_PLUGIN_NOT_ACTIVE: "the plugin is not active (paused, unloading or unloaded)",
   ERR_METHOD_NOT_FOUND: "the plugin does not export the called method",
@@ -41,11 +42,13 @@ export const ERROR_CODES = {
   ERR_LIMITS: "a manifest limit exceeds what the host allows",
   ERR_RESOURCE_LIMIT: "a plugin exceeded a resource limit and was stopped",
   ERR_STATE: "an illegal lifecycle transition was requested",
-  ERR_IPC: "a malformed or oversized frame crossed a process boundary",
+  ERR_IPC:
+    "a plugin broke the host protocol: a malformed, unexpected or oversized message or frame on any tier",
   ERR_ABI: "a native library's ABI version does not match this host",
   ERR_NATIVE_LOAD: "a native library could not be loaded",
   ERR_SANDBOX: "the sandbox launcher could not start or the kernel refused a restriction",
   ERR_HOST_CLOSED: "the host was closed",
+  ERR_INVALID_INPUT: "a value a plugin or caller passed is malformed (bad URL, unclonable value)",
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */
@@ -160,19 +163,27 @@ export function serializeError(error: unknown): SerializedError {
  * ```
  */
 export function deserializeError(data: SerializedError): Error {
-  if (data.code !== undefined && isErrorCode(data.code)) {
+  // The data may come from a plugin: read only string fields, never throw.
+  const d = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>;
+  const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+  const message = str(d.message) ?? String(d.message ?? "unknown error");
+  const code = str(d.code);
+  const stack = str(d.stack);
+  if (code !== undefined && isErrorCode(code)) {
     const opts: PluginErrorOptions = {};
-    if (data.hint !== undefined) opts.hint = data.hint;
-    if (data.plugin !== undefined) opts.plugin = data.plugin;
-    if (data.issues !== undefined) opts.issues = data.issues;
-    const err = new PluginError(data.code, data.message, opts);
-    if (data.stack !== undefined) err.stack = data.stack;
+    const hint = str(d.hint);
+    const plugin = str(d.plugin);
+    if (hint !== undefined) opts.hint = hint;
+    if (plugin !== undefined) opts.plugin = plugin;
+    if (Array.isArray(d.issues)) opts.issues = d.issues as Issue[];
+    const err = new PluginError(code, message, opts);
+    if (stack !== undefined) err.stack = stack;
     return err;
   }
-  const err = new Error(data.message) as Error & { code?: string };
-  err.name = data.name;
-  if (data.code !== undefined) err.code = data.code;
-  if (data.stack !== undefined) err.stack = data.stack;
+  const err = new Error(message) as Error & { code?: string };
+  err.name = str(d.name) ?? "Error";
+  if (code !== undefined) err.code = code;
+  if (stack !== undefined) err.stack = stack;
   return err;
 }
 

@@ -23,7 +23,7 @@ import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import type { HostOptions, UnloadOptions } from "./host_options.ts";
 import { Plugin, type PluginInfo, type PluginRecord } from "./plugin.ts";
 import type { Denial } from "./context.ts";
-import type { InstanceFailure, PluginInstance } from "./instance.ts";
+import type { InstanceFailure, PluginInstance } from "./tiers/types.ts";
 import { Lifecycle, type PluginState } from "./lifecycle.ts";
 import { Emitter, type HostEvents } from "./events.ts";
 import { HookPriority, HookRegistry } from "./hooks.ts";

@@ -18,21 +18,11 @@ import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import * as v from "valibot";
 import semver from "semver";
 import { type Issue, PluginError } from "./errors.ts";
+import type { Limits } from "./limits.ts";
 import { tryParseHostPattern } from "../permissions/host_pattern.ts";
 
-/** Resource limits of one plugin. */
-export interface ManifestLimits {
-  /** V8 heap limit in MiB. */
-  heapMb: number;
-  /** Deadline of one call in milliseconds. */
-  cpuTimeMs: number;
-  /** Threads the plugin may use. */
-  threads: number;
-  /** Open file descriptors. */
-  fileDescriptors: number;
-  /** Concurrent network connections. */
-  connections: number;
-}
+/** Resource limits of one plugin: the one {@link Limits} type, under its manifest name. */
+export type ManifestLimits = Limits;
 
 /** Defaults for absent limits. */
 export const DEFAULT_MANIFEST_LIMITS: Readonly<ManifestLimits> = Object.freeze({

@@ -11,7 +11,7 @@ import type { Manifest, ManifestLimits } from "./manifest.ts";
 import type { Lifecycle, PluginState, Transition } from "./lifecycle.ts";
 import type { PluginMetrics, PluginMetricsSnapshot } from "./metrics.ts";
 import type { Violation, ViolationTracker } from "./violations.ts";
-import type { PluginInstance } from "./instance.ts";
+import type { PluginInstance } from "./tiers/types.ts";
 import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "./worker/protocol.ts";
 
 /** Lifecycle states of a plugin. */

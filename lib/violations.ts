@@ -17,7 +17,10 @@
  * @module
  */
 
-/** What was violated. `timeout` is a missed call deadline; `crash` a dead worker or process. */
+/**
+ * What was violated. `timeout` is a missed call deadline; `crash` a dead worker or process;
+ * `protocol` a malformed message from the plugin.
+ */
 export type ViolationType =
   | "heap"
   | "cpu"
@@ -25,7 +28,8 @@ export type ViolationType =
   | "fds"
   | "connections"
   | "timeout"
-  | "crash";
+  | "crash"
+  | "protocol";
 
 /** Every {@link ViolationType}. */
 export const VIOLATION_TYPES: readonly ViolationType[] = Object.freeze([
@@ -36,6 +40,7 @@ export const VIOLATION_TYPES: readonly ViolationType[] = Object.freeze([
   "connections",
   "timeout",
   "crash",
+  "protocol",
 ]);
 
 /** One observed violation. */
@@ -150,7 +155,16 @@ export class ViolationTracker {
   }
 
   static #zeroByType(): Record<ViolationType, number> {
-    return { heap: 0, cpu: 0, threads: 0, fds: 0, connections: 0, timeout: 0, crash: 0 };
+    return {
+      heap: 0,
+      cpu: 0,
+      threads: 0,
+      fds: 0,
+      connections: 0,
+      timeout: 0,
+      crash: 0,
+      protocol: 0,
+    };
   }
 
   /** Violations since the last {@link reset}. */

@@ -23,9 +23,10 @@ import type { RuntimeAdapter } from "./types.ts";
  * ```
  */
 export function detectRuntime(): RuntimeName {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  if (typeof g.Deno === "object" && g.Deno !== null) return "deno";
-  if (typeof g.Bun === "object" && g.Bun !== null) return "bun";
+  // process.versions exists on all three runtimes (and in their workers and children).
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun !== undefined) return "bun";
+  if (versions.deno !== undefined) return "deno";
   return "node";
 }
 

@@ -8,12 +8,13 @@
 import { PluginError } from "../errors.ts";
 import { type Manifest, parseManifest } from "../manifest.ts";
 import { readPublicKey } from "./key_files.ts";
-import { createVerifier, parsePublicKey } from "./keys.ts";
+import { createVerifier, keyIdOf, parsePublicKey } from "./keys.ts";
 import { type PackageSnapshot, readPackage } from "./package_snapshot.ts";
 import { parseSignatureFile, verifyStatement } from "./signature.ts";
 import {
   addTrustedKey,
   addTrustEntry,
+  emptyTrustList,
   removeTrustedKey,
   removeTrustEntry,
   revokeDigest,
@@ -102,7 +103,8 @@ const HELP = `Usage:
   bulkhead trust add --key <public key|file> [--note <text>]   trust a signing key
   bulkhead trust list
   bulkhead trust remove <name>[@<version>] | --key <key id>
-  bulkhead trust revoke --key <key id|public key> | --digest <hex> [--reason <text>]
+  bulkhead trust revoke <key id|digest> | --key <key id|public key> | --digest <hex>
+                        [--reason <text>]
 Options: --list <file>, --list-key-file <file>, --scrypt-log2n <n> (new list), --json, --help
 The passphrase comes from $BULKHEAD_TRUST_PASSPHRASE (or use a key file); never from argv.
 `;
@@ -123,10 +125,10 @@ async function add(ctx: CliContext, values: Record<string, unknown>, positionals
   if (typeof values.key === "string") {
     if (positionals.length > 0) throw new UsageError("pass either <dir> or --key, not both");
     const key = await readPublicKey(values.key);
+    const keyId = keyIdOf(parsePublicKey(key));
     const file = await mustOpen(ctx, values, true);
-    const list = addTrustedKey(file.list, key, opts);
-    await file.save(list);
-    const rec = list.keys[list.keys.length - 1]!;
+    const list = await file.update((current) => addTrustedKey(current, key, opts));
+    const rec = list.keys.find((k) => k.keyId === keyId)!;
     ctx.print({ added: "key", ...rec }, `Trusted key ${rec.keyId}`);
     return 0;
   }
@@ -147,8 +149,7 @@ async function add(ctx: CliContext, values: Record<string, unknown>, positionals
   const expected = { name: manifest.name, version: manifest.version, digest: snapshot.digest };
   verifyStatement(sig, expected, createVerifier(parsePublicKey(fromBase64(sig.publicKey)!)));
   const file = await mustOpen(ctx, values, true);
-  const list = addTrustEntry(file.list, sig, opts);
-  await file.save(list);
+  await file.update((current) => addTrustEntry(current, sig, opts));
   ctx.print(
     { added: "entry", ...expected, keyId: sig.statement.keyId },
     `Trusted ${expected.name}@${expected.version} (${
@@ -182,6 +183,29 @@ function describeList(list: TrustList): string {
   lines.push(`Highest versions (${versions.length})`);
   for (const [n, v] of versions) lines.push(`  ${n}  ${v}`);
   return lines.join("\n");
+}
+
+const DIGEST_RE = /^[0-9a-fA-F]{128}$/;
+
+/** `revoke --key <k>`, `revoke --digest <d>`, or `revoke <k|d>` (a 128-hex value is a digest). */
+function revokeTarget(
+  values: Record<string, unknown>,
+  positionals: string[],
+): { kind: "key" | "digest"; value: string } {
+  const given = [
+    ...(typeof values.key === "string" ? [{ kind: "key" as const, value: values.key }] : []),
+    ...(typeof values.digest === "string"
+      ? [{ kind: "digest" as const, value: values.digest }]
+      : []),
+    ...positionals.map((value) => ({
+      kind: DIGEST_RE.test(value) ? "digest" as const : "key" as const,
+      value,
+    })),
+  ];
+  if (given.length !== 1) {
+    throw new UsageError("pass exactly one of <key id|digest>, --key or --digest");
+  }
+  return given[0]!;
 }
 
 /**
@@ -227,48 +251,57 @@ export async function trustCommand(
     }
     case "remove": {
       const file = await mustOpen(ctx, values, false);
-      let result: { list: TrustList; removed: number };
-      if (typeof values.key === "string") result = removeTrustedKey(file.list, values.key);
-      else {
+      let remove: (list: TrustList) => { list: TrustList; removed: number };
+      if (typeof values.key === "string") {
+        const keyId = values.key;
+        remove = (list) => removeTrustedKey(list, keyId);
+      } else {
         if (positionals.length !== 1) throw new UsageError("expected <name>[@<version>] or --key");
         const spec = positionals[0]!;
         const at = spec.lastIndexOf("@");
-        result = at > 0
-          ? removeTrustEntry(file.list, spec.slice(0, at), spec.slice(at + 1))
-          : removeTrustEntry(file.list, spec);
+        remove = at > 0
+          ? (list) => removeTrustEntry(list, spec.slice(0, at), spec.slice(at + 1))
+          : (list) => removeTrustEntry(list, spec);
       }
-      if (result.removed === 0) {
-        throw new PluginError("ERR_TRUST_LIST", "Cannot remove: nothing matched", {
-          hint: "Run `bulkhead trust list` to see what is there",
-        });
-      }
-      await file.save(result.list);
-      ctx.print({ removed: result.removed }, `Removed ${result.removed}`);
+      // The removal applies to the list as it is under the lock, not to the copy read at open.
+      let removed = 0;
+      await file.update((current) => {
+        const result = remove(current);
+        removed = result.removed;
+        if (removed === 0) {
+          throw new PluginError("ERR_TRUST_LIST", "Cannot remove: nothing matched", {
+            hint: "Run `bulkhead trust list` to see what is there",
+          });
+        }
+        return result.list;
+      });
+      ctx.print({ removed }, `Removed ${removed}`);
       return 0;
     }
     case "revoke": {
       const reason = values.reason as string | undefined;
       const opts = reason === undefined ? {} : { reason };
-      const hasKey = typeof values.key === "string";
-      if (hasKey === (typeof values.digest === "string")) {
-        throw new UsageError("pass exactly one of --key or --digest");
-      }
-      const file = await mustOpen(ctx, values, true);
-      let list: TrustList;
+      const target = revokeTarget(values, positionals);
+      let edit: (list: TrustList) => TrustList;
+      let what: string;
       try {
-        list = hasKey
-          ? revokeKey(file.list, values.key as string, opts)
-          : revokeDigest(file.list, values.digest as string, opts);
+        // Validate before taking the lock: a malformed key or digest is a usage error.
+        if (target.kind === "key") {
+          what = revokeKey(emptyTrustList(), target.value, opts).revokedKeys[0]!.keyId;
+          edit = (list) => revokeKey(list, target.value, opts);
+        } else {
+          what = target.value.toLowerCase();
+          revokeDigest(emptyTrustList(), target.value, opts);
+          edit = (list) => revokeDigest(list, target.value, opts);
+        }
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
-      await file.save(list);
-      const what = hasKey
-        ? list.revokedKeys.at(-1)!.keyId
-        : (values.digest as string).toLowerCase();
+      const file = await mustOpen(ctx, values, true);
+      await file.update(edit);
       ctx.print(
-        { revoked: hasKey ? "key" : "digest", id: what },
-        `Revoked ${hasKey ? "key" : "digest"} ${what}`,
+        { revoked: target.kind, id: what },
+        `Revoked ${target.kind} ${what}`,
       );
       return 0;
     }

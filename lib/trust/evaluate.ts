@@ -110,6 +110,8 @@ function downgradeCheck(
  * @param policy resolved policy
  * @param options current time
  * @returns the decision
+ * @throws {PluginError} ERR_TRUST_LIST when the store follows a trust list file that became
+ *   unreadable or was lost since it was opened: no decision can be made without it
  * @example
  * ```ts
  * const d = evaluateTrust({ name, version, digest, signature }, store, resolvePolicy("strict"));

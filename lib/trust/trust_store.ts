@@ -1,7 +1,13 @@
 /**
  * A read-only, verification-ready view of everything that is trusted: the trust list plus pinned
- * keys. Verifiers (native key objects) are built once and reused, so checking many plugins stays
- * close to the raw verifier's speed. Rebuild the store after the list changes.
+ * keys. Verifiers (native key objects) are built once per list version and reused, so checking
+ * many plugins stays close to the raw verifier's speed.
+ *
+ * A store built from the list of an open file (`file.list` of `openTrustList`) follows that file:
+ * every lookup first checks the file's write id (a 56-byte read) and, when another process wrote
+ * the list, rebuilds from the new version. So a running host honours a revocation made by
+ * `bulkhead trust revoke` at its next trust decision, without being restarted. The check is
+ * synchronous because trust decisions are.
  *
  * @example
  * ```ts
@@ -14,6 +20,7 @@
 
 import { fromBase64 } from "./_encoding.ts";
 import { createVerifier, parsePublicKey, type Verifier } from "./keys.ts";
+import { followerOf } from "./trust_file.ts";
 import { emptyTrustList, type TrustEntry, type TrustList } from "./trust_list.ts";
 
 /** Where trust in a key comes from. */
@@ -29,7 +36,7 @@ export interface TrustStoreInput {
 
 /** Lookups the trust evaluation needs. */
 export interface TrustStore {
-  /** The list the store was built from. */
+  /** The list the store was built from (its current version when it follows a file). */
   readonly list: TrustList;
   /** A verifier for a trusted (pinned or listed) key id, with its source. */
   trustedKey(keyId: string): { verifier: Verifier; source: "pinned" | "list" } | undefined;
@@ -56,13 +63,52 @@ export interface TrustStore {
  * @returns the store
  * @throws {PluginError} ERR_SIGNATURE_INVALID when a pinned key is malformed, small-order or
  *   non-canonical
+ * @throws {PluginError} ERR_TRUST_LIST from a lookup, when the followed file became unreadable or
+ *   was lost (the decision cannot be made)
  * @example
  * ```ts
  * const store = createTrustStore({ pinnedKeys: ["3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"] });
  * ```
  */
 export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
-  const list = input.list ?? emptyTrustList();
+  const pinned = new Map<string, Verifier>();
+  for (const key of input.pinnedKeys ?? []) {
+    const verifier = createVerifier(parsePublicKey(key));
+    pinned.set(verifier.keyId, verifier);
+  }
+  const first = input.list ?? emptyTrustList();
+  const follow = followerOf(first);
+  let view = indexList(first, pinned);
+  const current = (): ListIndex => {
+    if (follow === undefined) return view;
+    const list = follow();
+    if (list !== view.list) view = indexList(list, pinned);
+    return view;
+  };
+  return {
+    get list() {
+      return current().list;
+    },
+    trustedKey: (keyId) => current().keys.get(keyId),
+    entryFor: (name, version, digest) => current().entries.get(entryKey(name, version, digest)),
+    isKeyRevoked: (keyId) => current().revokedKeys.has(keyId),
+    isDigestRevoked: (digest) => current().revokedDigests.has(digest),
+    highestVersion: (name) => {
+      const { list } = current();
+      return Object.hasOwn(list.highestVersions, name) ? list.highestVersions[name] : undefined;
+    },
+  };
+}
+
+interface ListIndex {
+  list: TrustList;
+  keys: Map<string, { verifier: Verifier; source: "pinned" | "list" }>;
+  entries: Map<string, { entry: TrustEntry; verifier: Verifier }>;
+  revokedKeys: Set<string>;
+  revokedDigests: Set<string>;
+}
+
+function indexList(list: TrustList, pinned: ReadonlyMap<string, Verifier>): ListIndex {
   const keys = new Map<string, { verifier: Verifier; source: "pinned" | "list" }>();
   for (const record of list.keys) {
     const verifier = verifierOf(record.publicKey);
@@ -70,10 +116,7 @@ export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
       keys.set(verifier.keyId, { verifier, source: "list" });
     }
   }
-  for (const pinned of input.pinnedKeys ?? []) {
-    const verifier = createVerifier(parsePublicKey(pinned));
-    keys.set(verifier.keyId, { verifier, source: "pinned" });
-  }
+  for (const [keyId, verifier] of pinned) keys.set(keyId, { verifier, source: "pinned" });
   const entries = new Map<string, { entry: TrustEntry; verifier: Verifier }>();
   for (const entry of list.entries) {
     const verifier = verifierOf(entry.publicKey);
@@ -81,16 +124,12 @@ export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
       entries.set(entryKey(entry.name, entry.version, entry.digest), { entry, verifier });
     }
   }
-  const revokedKeys = new Set(list.revokedKeys.map((k) => k.keyId));
-  const revokedDigests = new Set(list.revokedDigests.map((d) => d.digest));
   return {
     list,
-    trustedKey: (keyId) => keys.get(keyId),
-    entryFor: (name, version, digest) => entries.get(entryKey(name, version, digest)),
-    isKeyRevoked: (keyId) => revokedKeys.has(keyId),
-    isDigestRevoked: (digest) => revokedDigests.has(digest),
-    highestVersion: (name) =>
-      Object.hasOwn(list.highestVersions, name) ? list.highestVersions[name] : undefined,
+    keys,
+    entries,
+    revokedKeys: new Set(list.revokedKeys.map((k) => k.keyId)),
+    revokedDigests: new Set(list.revokedDigests.map((d) => d.digest)),
   };
 }
 

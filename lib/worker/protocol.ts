@@ -16,6 +16,9 @@ export const KIND_HOOK = 1;
 /** Lifecycle callback: name is `start`, `stop`, `pause`, `resume`, `shutdown`, `snapshot`,
  * `restore`. */
 export const KIND_LIFECYCLE = 2;
+/** Resource sample: the worker tier's guest reports its heap; child tiers answer host-side from
+ * procfs without a round trip. */
+export const KIND_STATS = 3;
 
 /** A request from the host. */
 export type Request = [kind: number, id: number, name: string, payload: unknown];

@@ -11,6 +11,7 @@ import {
   KIND_CALL,
   KIND_HOOK,
   KIND_LIFECYCLE,
+  KIND_STATS,
   PROXY_PORT,
   type ReadyInfo,
   type Reply,
@@ -229,7 +230,7 @@ export async function servePlugin(
       const fn = hookHandlers.get(name);
       if (fn === undefined) reply(id, 1, undefined);
       else settle(id, fn, plugin, [payload]);
-    } else if (kind === KIND_LIFECYCLE && name === "$stats") {
+    } else if (kind === KIND_STATS) {
       // Self-reported by the plugin thread: a hostile plugin can lie about it.
       import("node:v8").then(
         (v8) => reply(id, 1, { heapUsed: v8.getHeapStatistics().used_heap_size }),

@@ -128,8 +128,8 @@ describe("procfs", { skip: process.platform !== "linux" ? "procfs is Linux only"
   it("samples memory, threads, fds and CPU of a process", () => {
     const m = sampleProcess(process.pid);
     assert.ok(m !== null);
-    assert.ok(m.rssKb > 0 && m.peakRssKb >= m.rssKb);
-    assert.ok(m.threads >= 1 && m.fds >= 3 && m.cpuMs >= 0);
+    assert.ok(m.rssBytes > 0 && m.peakRssBytes >= m.rssBytes);
+    assert.ok(m.threads >= 1 && m.fdCount >= 3 && m.cpuMs >= 0);
   });
 
   it("returns null for a process that does not exist", () => {

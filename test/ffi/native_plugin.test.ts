@@ -121,7 +121,7 @@ describe("startNativePlugin() with a well-behaved plugin", { skip }, () => {
       assert.match(status, /^NSpid:\s+\d+\s+2$/m); // pid 2 inside: behind the init shell
     }
     const m = plugin.metrics();
-    assert.ok(m !== null && m.pid === plugin.pid && m.rssKb > 0 && m.threads >= 1);
+    assert.ok(m !== null && m.pid === plugin.pid && m.rssBytes > 0 && m.threads >= 1);
   });
 
   it("reports what the sandbox enforces", () => {

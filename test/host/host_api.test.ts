@@ -93,7 +93,7 @@ describe("PluginHost", () => {
       (e: unknown) => e instanceof PluginError && e.code === "ERR_METHOD_NOT_FOUND",
     );
     await assert.rejects(p.call("uncloneable"), { code: "ERR_PLUGIN_THREW" });
-    await assert.rejects(p.call("echo", () => 1), { code: "ERR_PLUGIN_THREW" });
+    await assert.rejects(p.call("echo", () => 1), { code: "ERR_INVALID_INPUT" });
   });
 
   it("refuses to load a plugin twice and names unknown plugins", async () => {

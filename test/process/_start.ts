@@ -4,9 +4,9 @@ import { parseManifest } from "../../lib/manifest.ts";
 import { SILENT_LOGGER } from "../../lib/logger.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { Denial } from "../../lib/context.ts";
-import type { InstanceFailure, PluginInstance } from "../../lib/instance.ts";
+import type { InstanceFailure, PluginInstance } from "../../lib/tiers/types.ts";
 import type { Enforcement } from "../../permissions/enforcement.ts";
-import { startProcessInstance } from "../../lib/_process.ts";
+import { startProcessInstance } from "../../lib/tiers/process.ts";
 import { fixtures, runtime } from "../_helpers.ts";
 
 /** What a started fixture recorded. */

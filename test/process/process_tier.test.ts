@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PluginError } from "../../lib/errors.ts";
-import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "../../lib/worker/protocol.ts";
+import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE, KIND_STATS } from "../../lib/worker/protocol.ts";
 import { removeDir, runtime, startServer, tempDir, type TestServer } from "../_helpers.ts";
 import { type Started, startFixture } from "./_start.ts";
 
@@ -86,7 +86,7 @@ describe("startProcessInstance()", () => {
     });
     await s.instance.send(KIND_LIFECYCLE, "start", undefined, 2000);
     assert.equal(await call("started"), 1);
-    const stats = await s.instance.send(KIND_LIFECYCLE, "$stats", undefined, 2000) as Record<
+    const stats = await s.instance.send(KIND_STATS, "stats", undefined, 2000) as Record<
       string,
       number
     >;

@@ -1,6 +1,6 @@
 /**
  * Waiting for an instance's pending calls to finish (hot reload and unload drain the old
- * instance). Shared by every instance kind. Private helper.
+ * instance). Private to lib/tiers.
  * @module
  */
 

@@ -4,7 +4,8 @@
  * net/mount/ipc/uts namespaces, rlimits, no capabilities, no_new_privs), with Landlock applied
  * before the runtime starts (`ffi/_js_stage1.ts`) and a seccomp filter that denies execve, AF_UNIX
  * sockets and io_uring (`ffi/_js_child.ts`). The kernel enforces the manifest on every runtime,
- * Bun included. Wrapped as a {@link PluginInstance}; `ffi/` is imported lazily. Private helper.
+ * Bun included. The call engine drives it through {@link ProcessTransport} (frames over the
+ * child's stdio, shared plumbing in `child_channel.ts`); `ffi/` is imported lazily.
  *
  * `ctx` in the child is a proxy whose get/set/log/fetch/hooks.on travel over the IPC channel to
  * the same {@link createContextApi} checks the worker tier uses (ctx.fetch is the only route to an
@@ -16,15 +17,17 @@ import { spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { PluginError } from "./errors.ts";
-import type { Manifest } from "./manifest.ts";
-import type { Logger } from "./logger.ts";
-import { createContextApi } from "./context.ts";
-import { exposeGuarded } from "./guarded_endpoint.ts";
-import type { InstanceCallbacks, PluginInstance } from "./instance.ts";
-import { PROXY_PORT } from "./worker/protocol.ts";
-import { deriveGrants } from "../permissions/grants.ts";
-import type { Enforcement, EnforcementEntry, RuntimeName } from "../permissions/enforcement.ts";
+import { PluginError } from "../errors.ts";
+import type { Manifest } from "../manifest.ts";
+import type { Logger } from "../logger.ts";
+import { exposeGuarded } from "../guarded_endpoint.ts";
+import type { InstanceCallbacks, PluginInstance } from "./types.ts";
+import { CallEngine } from "./engine.ts";
+import { createBroker, declaredEnv } from "./_broker.ts";
+import { ProcessTransport } from "./_process_transport.ts";
+import { PROXY_PORT } from "../worker/protocol.ts";
+import { deriveGrants } from "../../permissions/grants.ts";
+import type { Enforcement, EnforcementEntry, RuntimeName } from "../../permissions/enforcement.ts";
 
 /** What {@link startProcessInstance} needs (the same host services as the worker tier). */
 export interface ProcessStartOptions extends InstanceCallbacks {
@@ -37,14 +40,14 @@ export interface ProcessStartOptions extends InstanceCallbacks {
   /** Refuse (ERR_SANDBOX / ERR_RUNTIME_UNSUPPORTED) when namespaces or Landlock are missing. */
   requireSandbox: boolean;
   loadTimeoutMs: number;
+  /** How long a stopping child may take before it is killed. Default 2000. */
+  shutdownTimeoutMs?: number;
 }
 
 /** Threads the JS runtime adds on top of the launcher's base (libuv/tokio/Bun pools, koffi). */
 const JS_EXTRA_THREADS = 16;
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const STAGE1_HEAP_MB = 32;
-
-let uidCounter = 0;
 
 /**
  * Starts a JS/TS plugin in a sandboxed child process and waits until its `init` returned.
@@ -79,19 +82,16 @@ export async function startProcessInstance(
       { hint: 'Use isolation "worker" on this platform', plugin: name },
     );
   }
-  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, { JsSession }] =
+  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, procfs] =
     await Promise.all([
-      import("../ffi/_probe.ts"),
-      import("../ffi/launcher.ts"),
-      import("../ffi/_runtime_cmd.ts"),
-      import("../ffi/_js_policy.ts"),
-      import("../ffi/_js_session.ts"),
+      import("../../ffi/_probe.ts"),
+      import("../../ffi/launcher.ts"),
+      import("../../ffi/_runtime_cmd.ts"),
+      import("../../ffi/_js_policy.ts"),
+      import("../../ffi/procfs.ts"),
     ]);
-  const { findDescendant } = await import("../ffi/procfs.ts");
   const hostUid = process.getuid?.() ?? -1;
-  uidCounter = (uidCounter + 1) % 1024;
-  const sandboxUid = launcher.SANDBOX_UID_BASE +
-    ((process.pid * 1024 + uidCounter) % launcher.SANDBOX_UID_COUNT);
+  const sandboxUid = launcher.allocateSandboxUid();
   const probe = probeSandbox(hostUid, sandboxUid);
   if (!probe.namespaces && options.requireSandbox) {
     throw new PluginError(
@@ -131,11 +131,7 @@ export async function startProcessInstance(
   const runtimeEnv: Record<string, string> = { ...stage2.env };
   // Deno needs a cache directory; an unusable one disables the cache (nothing to poison).
   if (stage2.name === "deno") runtimeEnv.DENO_DIR = "/dev/null/bulkhead-no-cache";
-  const declared: Record<string, string> = {};
-  for (const k of manifest.permissions.env) {
-    const v = process.env[k];
-    if (v !== undefined) declared[k] = v;
-  }
+  const declared = declaredEnv(manifest.permissions.env);
   const stage1Config = {
     landlock: policy,
     keepEnv: [...Object.keys(runtimeEnv), ...Object.keys(declared)],
@@ -162,21 +158,8 @@ export async function startProcessInstance(
     filesystem: { read: fs.read, write: fs.write },
     env: manifest.permissions.env,
   });
-  const holder: { instance?: PluginInstance } = {};
-  const api = createContextApi({
-    plugin: name,
-    read: manifest.permissions.context.read,
-    write: manifest.permissions.context.write,
-    network: grants.network,
-    connections: limits.connections,
-    store: options.store,
-    logger: options.logger,
-    onDenied: options.onDenied,
-    onLimit: options.onLimit,
-    onHook: (hook, priority) => {
-      if (holder.instance !== undefined) options.onHook(holder.instance, hook, priority);
-    },
-  });
+  const broker = createBroker({ ...options, network: grants.network });
+  const api = broker.api;
   const get = api.get;
   api.get = async (key: string) => {
     const value = await get(key);
@@ -197,44 +180,52 @@ export async function startProcessInstance(
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...runtimeEnv, ...declared },
     cwd: "/",
   });
-  const session = new JsSession(child, {
+  let landlocked = false;
+  let seccomp = false;
+  const transport = new ProcessTransport(child, {
     name,
     maxFrameBytes: MAX_FRAME_BYTES,
-    onFailure: (inst, failure) => options.onFailure(inst, failure),
+    sample: (pid) => procfs.sampleProcess(pid),
+    onStarted: (start) => {
+      landlocked = start.landlock?.filesystem === true;
+      seccomp = start.seccomp;
+      if (options.requireSandbox && !landlocked) {
+        throw new PluginError(
+          "ERR_SANDBOX",
+          `Cannot start plugin "${name}" in the process tier: the kernel has no Landlock`,
+          { hint: "Use a kernel with Landlock (5.13+)", plugin: name },
+        );
+      }
+      return child.pid === undefined
+        ? -1
+        : (procfs.findDescendant(child.pid, start.nsPid) ?? child.pid);
+    },
   });
-  holder.instance = session;
-  const closeContext = exposeGuarded(api, session.contextPort(), {
+  const session = new CallEngine({
+    name,
+    transport,
+    onFailure: (inst, failure) => options.onFailure(inst, failure),
+    shutdownGraceMs: options.shutdownTimeoutMs ?? 2000,
+  });
+  broker.attach(session);
+  const closeContext = exposeGuarded(api, transport.contextPort(), {
     plugin: name,
     onRefused: (r) =>
       options.onDenied({ plugin: name, what: "proxy", target: `${r.type} ${r.path}` }),
   });
-  let landlocked = false;
-  let seccomp = false;
+  transport.onClose(closeContext);
+  const ready = session.start(options.loadTimeoutMs);
+  transport.load({
+    name,
+    version: manifest.version,
+    entryUrl: pathToFileURL(manifest.entry).href,
+    maxFrameBytes: MAX_FRAME_BYTES,
+    dropEnv: Object.keys(runtimeEnv).filter((k) => !(k in declared)),
+  });
   try {
-    await session.start(
-      {
-        name,
-        version: manifest.version,
-        entryUrl: pathToFileURL(manifest.entry).href,
-        maxFrameBytes: MAX_FRAME_BYTES,
-        dropEnv: Object.keys(runtimeEnv).filter((k) => !(k in declared)),
-      },
-      options.loadTimeoutMs,
-      (start) => {
-        landlocked = start.landlock?.filesystem === true;
-        seccomp = start.seccomp;
-        if (options.requireSandbox && !landlocked) {
-          throw new PluginError(
-            "ERR_SANDBOX",
-            `Cannot start plugin "${name}" in the process tier: the kernel has no Landlock`,
-            { hint: "Use a kernel with Landlock (5.13+)", plugin: name },
-          );
-        }
-        return child.pid === undefined ? -1 : (findDescendant(child.pid, start.nsPid) ?? child.pid);
-      },
-    );
+    await ready;
   } catch (error) {
-    closeContext();
+    await session.terminate(error as PluginError);
     throw error;
   }
   const enforcement = processEnforcement(options.runtime, {
@@ -324,7 +315,7 @@ function ext(): string {
 }
 
 function frameworkRoot(): string {
-  return dirname(dirname(fileURLToPath(import.meta.url)));
+  return dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 }
 
 /** The nearest package.json at or above `from` (real path), if any. */

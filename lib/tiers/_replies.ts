@@ -1,0 +1,59 @@
+/**
+ * Reading what a plugin replies, as untrusted data: ready reports and serialized errors are
+ * rebuilt field by field, bounded, and never throw. Private to lib/tiers.
+ * @module
+ */
+
+import { deserializeError, type Issue, type SerializedError } from "../errors.ts";
+import type { ReadyInfo } from "../worker/protocol.ts";
+
+/** Most names a ready report may list per kind (a plugin cannot make the host hold more). */
+const MAX_READY_NAMES = 10_000;
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length <= MAX_READY_NAMES && v.every((s) => typeof s === "string");
+}
+
+/** A ready report with the right shape, copied, or null. */
+export function readyFrom(value: unknown): ReadyInfo | null {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (!isStringList(v.methods)) return null;
+  const hooks = v.hooks ?? [];
+  const lifecycle = v.lifecycle ?? [];
+  if (!isStringList(hooks) || !isStringList(lifecycle)) return null;
+  return { methods: [...v.methods], hooks: [...hooks], lifecycle: [...lifecycle] };
+}
+
+const MAX_TEXT = 16 * 1024;
+
+function text(v: unknown): string | undefined {
+  return typeof v === "string" ? v.slice(0, MAX_TEXT) : undefined;
+}
+
+/**
+ * Rebuilds an error a plugin reported, from untrusted data: only string fields are kept, and
+ * only bulkhead codes make a {@link PluginError}. Null when the value is not an error object.
+ *
+ * @param value the plugin's serialized error
+ * @param plugin the plugin's name (errors always name the plugin that reported them)
+ * @returns the error, or null
+ */
+export function errorFrom(value: unknown, plugin: string): Error | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  const message = text(v.message);
+  if (message === undefined) return null;
+  const bounded: SerializedError = { name: text(v.name) ?? "Error", message, plugin };
+  for (const key of ["code", "hint", "stack"] as const) {
+    const field = text(v[key]);
+    if (field !== undefined) bounded[key] = field;
+  }
+  if (Array.isArray(v.issues)) {
+    bounded.issues = v.issues.slice(0, 1000).filter((i): i is Issue =>
+      typeof i === "object" && i !== null && typeof (i as Issue).path === "string" &&
+      typeof (i as Issue).message === "string"
+    ).map((i) => ({ path: i.path.slice(0, 1000), message: i.message.slice(0, MAX_TEXT) }));
+  }
+  return deserializeError(bounded);
+}
