@@ -23,7 +23,7 @@ export {
   PluginHost,
   type TrustOptions,
   type UnloadOptions,
-} from "./lib/host.ts";
+} from "./lib/host/host.ts";
 export { Plugin, type PluginInfo, type PluginStatus, type TrustInfo } from "./lib/plugin.ts";
 export {
   ERROR_CODES,
@@ -42,7 +42,7 @@ export {
   parseManifestText,
 } from "./lib/manifest.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
-export { type Denial, PREDEFINED_CONTEXT_KEYS } from "./lib/context.ts";
+export { type Denial, PREDEFINED_CONTEXT_KEYS } from "./lib/broker/context.ts";
 export type {
   Enforcement,
   EnforcementArea,
@@ -50,28 +50,18 @@ export type {
   RuntimeName,
 } from "./permissions/enforcement.ts";
 export {
-  isLegalTransition,
-  Lifecycle,
   PLUGIN_STATES,
   type PluginState,
   type StateChange,
   type Transition,
-  TRANSITIONS,
 } from "./lib/lifecycle.ts";
-export {
-  Emitter,
-  HOST_EVENTS,
-  type HostEventName,
-  type HostEvents,
-  type Listener,
-} from "./lib/events.ts";
+export { HOST_EVENTS, type HostEventName, type HostEvents, type Listener } from "./lib/events.ts";
 export {
   type HookCallInfo,
   type HookHandler,
   type HookParallelResult,
   HookPriority,
   type HookRegistration,
-  HookRegistry,
   type HookRunOptions,
   type HookRunResult,
   type HookStats,
@@ -79,40 +69,17 @@ export {
   type PluginHookStats,
   STANDARD_HOOKS,
 } from "./lib/hooks.ts";
-export {
-  type Catalog,
-  type CatalogEntry,
-  checkEngine,
-  type CheckEngineOptions,
-  dependentsOf,
-  resolveLoadOrder,
-  unloadOrder,
-} from "./lib/dependencies.ts";
-export {
-  checkLimits,
-  DEFAULT_LIMITS,
-  type Limits,
-  tightenLimits,
-  type TightenPolicy,
-} from "./lib/limits.ts";
+export type { Limits } from "./lib/limits.ts";
 export {
   DEFAULT_UNMOUNT_BEHAVIOR,
   type UnmountBehavior,
   type Violation,
-  type ViolationInput,
-  ViolationTracker,
   type ViolationType,
 } from "./lib/violations.ts";
-export { type HostMetrics, type PluginMetricsSnapshot, renderPrometheus } from "./lib/metrics.ts";
+export type { PluginMetricsSnapshot } from "./lib/metrics.ts";
+export type { HostMetrics } from "./lib/prometheus.ts";
+export type { AuditEvent, AuditEventName, AuditSink } from "./lib/audit.ts";
 export {
-  type AuditEvent,
-  type AuditEventName,
-  AuditLog,
-  type AuditSink,
-  redactSecrets,
-} from "./lib/audit.ts";
-export {
-  resolvePolicy,
   TRUST_PRESETS,
   type TrustPolicy,
   type TrustPolicyInput,

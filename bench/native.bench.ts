@@ -13,11 +13,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../ffi/ipc.ts";
+import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../lib/protocol/frames.ts";
 import { startNativePlugin } from "../ffi/native_plugin.ts";
 import type { NativePluginOptions } from "../ffi/native_plugin.ts";
-import { runtimeCommand } from "../ffi/_runtime_cmd.ts";
-import { buildLauncher } from "../ffi/launcher.ts";
+import { runtimeCommand } from "../sandbox/runtime_cmd.ts";
+import { buildLauncher } from "../sandbox/launcher.ts";
 import { buildFixtures } from "../test/fixtures/native/build.ts";
 
 const N = 2000;

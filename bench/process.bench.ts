@@ -1,5 +1,5 @@
 // Process tier vs worker tier: load time and sequential call round trip, per runtime, with a raw
-// child echo over the same transport (stdio pipes, ipc.ts frames, node:v8 bodies) as baseline.
+// child echo over the same transport (stdio pipes, lib/protocol/frames.ts frames, node:v8 bodies) as baseline.
 // Run: node bench/process.bench.ts | bun bench/process.bench.ts |
 //      deno run -A --unstable-worker-options --no-prompt bench/process.bench.ts
 import { spawn } from "node:child_process";
@@ -7,8 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import { PluginHost } from "../mod.ts";
-import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../ffi/ipc.ts";
-import { KIND_CALL } from "../lib/worker/protocol.ts";
+import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../lib/protocol/frames.ts";
+import { KIND_CALL } from "../lib/protocol/messages.ts";
 import { PluginError } from "../lib/errors.ts";
 import { fixtures, removeDir, runtime, tempDir, writePlugin } from "../test/_helpers.ts";
 import { startFixture } from "../test/process/_start.ts";

@@ -8,9 +8,9 @@ import { PluginError } from "../lib/errors.ts";
 import { CallEngine } from "../lib/tiers/engine.ts";
 import type { ChildEnd } from "../lib/tiers/child_channel.ts";
 import type { PluginInstance } from "../lib/tiers/types.ts";
-import { KIND_CALL } from "../lib/worker/protocol.ts";
-import type { SandboxReport } from "./launcher.ts";
-import type { NativeMetrics } from "./procfs.ts";
+import { KIND_CALL } from "../lib/protocol/messages.ts";
+import type { SandboxReport } from "../sandbox/launcher.ts";
+import type { NativeMetrics } from "./native_types.ts";
 import type { NativeExit, NativePlugin } from "./native_types.ts";
 import { NativeTransport, type SessionOptions } from "./_session.ts";
 

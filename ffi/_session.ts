@@ -15,12 +15,12 @@ import type {
   Transport,
   TransportSink,
 } from "../lib/tiers/types.ts";
-import { KIND_CALL, type Request } from "../lib/worker/protocol.ts";
-import { FRAME_TYPES } from "./ipc.ts";
-import type { Frame } from "./ipc.ts";
-import type { NativeLimits, SandboxReport } from "./launcher.ts";
-import { sampleProcess } from "./procfs.ts";
-import type { NativeMetrics } from "./procfs.ts";
+import { KIND_CALL, type Request } from "../lib/protocol/messages.ts";
+import { FRAME_TYPES } from "../lib/protocol/frames.ts";
+import type { Frame } from "../lib/protocol/frames.ts";
+import type { NativeLimits, SandboxReport } from "../sandbox/launcher.ts";
+import { sampleProcess } from "../lib/proc_sample.ts";
+import type { NativeMetrics } from "./native_types.ts";
 import { answerContext, countSockets } from "./_session_support.ts";
 import type { ContextCallback } from "./_session_support.ts";
 

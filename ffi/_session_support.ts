@@ -5,8 +5,8 @@
 import { readdirSync, readlinkSync } from "node:fs";
 import { constants } from "node:os";
 import { PluginError } from "../lib/errors.ts";
-import { FRAME_TYPES } from "./ipc.ts";
-import type { Frame } from "./ipc.ts";
+import { FRAME_TYPES } from "../lib/protocol/frames.ts";
+import type { Frame } from "../lib/protocol/frames.ts";
 
 /** Host callback for context get/set (the host does the ACL). */
 export type ContextCallback = (op: "get" | "set", key: string, value?: unknown) => Promise<unknown>;
@@ -29,7 +29,9 @@ export async function answerContext(
   let status = 0;
   let body: Uint8Array = new Uint8Array(0);
   try {
-    if (context === undefined) throw new PluginError("ERR_PERMISSION_DENIED", "no context");
+    if (context === undefined) {
+      throw new PluginError("ERR_PERMISSION_DENIED", "Cannot read context: none was given");
+    }
     if (frame.type === FRAME_TYPES.CONTEXT_GET) {
       const value = await context("get", key);
       if (value === undefined) status = -4;

@@ -2,7 +2,7 @@
  * bulkhead native plugin ABI, version 1.
  *
  * A native plugin is a shared library (cc -shared -fPIC) that exports the five functions below.
- * bulkhead never loads it into the host process: a sandboxed child process (ffi/_child.ts) loads
+ * bulkhead never loads it into the host process: a sandboxed child process (lib/guest/native_child.ts) loads
  * it from a sealed memfd, checks bh_abi_version(), calls bh_init() once, then bh_call() for each
  * host call, and bh_shutdown() before it exits. Every export is called from one thread, the
  * child's main thread, and never concurrently: a plugin needs no locking for bulkhead's sake.
@@ -10,7 +10,7 @@
  * Data crosses the boundary as bytes. When the host passes a JavaScript value instead of a
  * Uint8Array, the bytes are its UTF-8 JSON encoding and the host parses the output as JSON.
  *
- * What a plugin finds itself in (Linux, when the sandbox is available; see ffi/launcher.ts):
+ * What a plugin finds itself in (Linux, when the sandbox is available; see sandbox/launcher.ts):
  * - its own user, pid, mount, ipc and uts namespaces, and a network namespace with no network
  *   unless the manifest grants network; an unprivileged uid outside, no capabilities inside;
  * - Landlock: only the granted paths can be opened (read, or read and write);

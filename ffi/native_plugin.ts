@@ -30,24 +30,23 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "../lib/errors.ts";
-import { runtimeCommand } from "./_runtime_cmd.ts";
+import { runtimeCommand } from "../sandbox/runtime_cmd.ts";
 import {
   allocateSandboxUid,
   buildLauncher,
   connectPorts,
   unsandboxedEnforcement,
-} from "./launcher.ts";
-import type { NativeLimits, SandboxReport } from "./launcher.ts";
-import { probeSandbox } from "./_probe.ts";
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "./ipc.ts";
-import { findDescendant } from "./procfs.ts";
+} from "../sandbox/launcher.ts";
+import type { NativeLimits, SandboxReport } from "../sandbox/launcher.ts";
+import { probeSandbox } from "../sandbox/probe.ts";
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "../lib/protocol/frames.ts";
+import { findDescendant } from "../sandbox/procfs.ts";
 import { NativeSession } from "./_native_session.ts";
 import type { NativePlugin } from "./native_types.ts";
 import type { InstanceFailure, PluginInstance } from "../lib/tiers/types.ts";
 
-export type { NativeLimits, SandboxReport } from "./launcher.ts";
-export type { NativeExit, NativePlugin } from "./native_types.ts";
-export type { NativeMetrics } from "./procfs.ts";
+export type { NativeLimits, SandboxReport } from "../sandbox/launcher.ts";
+export type { NativeExit, NativeMetrics, NativePlugin } from "./native_types.ts";
 
 /** Filesystem grant: absolute paths only. */
 export type NativeFilesystem = "none" | { read: string[]; write: string[] };
@@ -93,7 +92,7 @@ export interface NativePluginOptions {
 /** Child entry next to this module, with this module's extension (.ts source, .js in dist/). */
 function childEntry(): string {
   const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
-  return fileURLToPath(new URL(`./_child${ext}`, import.meta.url));
+  return fileURLToPath(new URL(`../lib/guest/native_child${ext}`, import.meta.url));
 }
 
 /**

@@ -11,8 +11,11 @@
  * ```
  * @module
  */
-import type { SandboxReport } from "./launcher.ts";
-import type { NativeMetrics } from "./procfs.ts";
+import type { SandboxReport } from "../sandbox/launcher.ts";
+import type { ProcessSample } from "../lib/proc_sample.ts";
+
+/** One resource sample of a native plugin's process (the one procfs sampler's, bytes and ms). */
+export type NativeMetrics = ProcessSample;
 
 /** Why the child ended. */
 export interface NativeExit {

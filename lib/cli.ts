@@ -25,19 +25,16 @@
  *
  * @example
  * ```ts
- * import type { Manifest } from "./manifest.ts";
-import { main } from "./cli.ts";
+ * import { main } from "./cli.ts";
  * const code = await main(["hash", "./plugins/resizer", "--json"]);
  * ```
  * @module
  */
 
 import { realpathSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { PluginError } from "./errors.ts";
 import type { Manifest } from "./manifest.ts";
 import { deriveGrants } from "../permissions/grants.ts";
@@ -47,28 +44,22 @@ import {
   digestFile,
   encodeSignatureFile,
   evaluateTrust,
-  openTrustList,
   parseSignatureFile,
   readPackage,
   resolvePolicy,
   TRUST_PRESETS,
   type TrustList,
   type TrustPresetName,
-  type TrustSecret,
 } from "./trust/mod.ts";
-import {
-  readListKeyFile,
-  readPublicKey,
-  readSecretKeyFile,
-  writeKeyFiles,
-} from "./trust/key_files.ts";
+import { readPublicKey, readSecretKeyFile, writeKeyFiles } from "./trust/key_files.ts";
 import {
   type CliContext,
   manifestFromSnapshot,
-  trustCommand,
+  parseCommand,
+  requireOne,
   UsageError,
-} from "./trust/_cli_trust.ts";
-import { stat } from "node:fs/promises";
+} from "./trust/cli_common.ts";
+import { LIST_OPTIONS, openCliList, trustCommand } from "./trust/cli_trust.ts";
 
 /** Where the CLI writes and which environment it reads. */
 export interface CliIo {
@@ -108,33 +99,6 @@ const HELP: Record<string, string> = {
   inspect: "Usage: bulkhead inspect <dir> [--pin <key>]... [--list <file>] [--json]\n",
 };
 
-const LIST_OPTIONS = {
-  list: { type: "string" },
-  "list-key-file": { type: "string" },
-  "scrypt-log2n": { type: "string" },
-} as const;
-
-const COMMON = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } as const;
-
-function defaultListPath(env: Record<string, string | undefined>): string {
-  if (env.BULKHEAD_TRUST_LIST) return env.BULKHEAD_TRUST_LIST;
-  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return join(config, "bulkhead", "trust-list.bin");
-}
-
-async function listSecret(
-  values: Record<string, unknown>,
-  env: Record<string, string | undefined>,
-): Promise<TrustSecret> {
-  const keyFile = (values["list-key-file"] as string | undefined) ?? env.BULKHEAD_TRUST_KEY_FILE;
-  if (keyFile) return { key: await readListKeyFile(keyFile) };
-  const passphrase = env.BULKHEAD_TRUST_PASSPHRASE;
-  if (passphrase) return { passphrase };
-  throw new PluginError("ERR_TRUST_LIST", "Cannot open trust list: no passphrase or key file", {
-    hint: "Set BULKHEAD_TRUST_PASSPHRASE, or pass --list-key-file / set BULKHEAD_TRUST_KEY_FILE",
-  });
-}
-
 function makeContext(io: CliIo, json: boolean): CliContext {
   const env = io.env ?? process.env;
   return {
@@ -144,38 +108,8 @@ function makeContext(io: CliIo, json: boolean): CliContext {
     print(value, human) {
       io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
     },
-    async openList(values, create) {
-      const explicit = typeof values.list === "string";
-      const path = resolve(explicit ? values.list as string : defaultListPath(env));
-      const exists = await stat(path).then(() => true, () => false);
-      if (!exists && !create && !explicit) return undefined;
-      const log2 = values["scrypt-log2n"];
-      const options = log2 === undefined ? { create } : { create, scryptLog2N: Number(log2) };
-      return openTrustList(path, await listSecret(values, env), options);
-    },
+    openList: (values, create) => openCliList(values, { create, env }),
   };
-}
-
-function parse(
-  args: string[],
-  options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>,
-): { values: Record<string, unknown>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { ...COMMON, ...options },
-      allowPositionals: true,
-      strict: true,
-    });
-    return { values: values as Record<string, unknown>, positionals };
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function one(positionals: string[], what: string): string {
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
-  return positionals[0]!;
 }
 
 function parseExpiry(text: string | undefined, now: Date): Date | null {
@@ -189,7 +123,7 @@ function parseExpiry(text: string | undefined, now: Date): Date | null {
 }
 
 async function keygen(ctx: CliContext, args: string[]): Promise<number> {
-  const { values } = parse(args, { out: { type: "string" }, force: { type: "boolean" } });
+  const { values } = parseCommand(args, { out: { type: "string" }, force: { type: "boolean" } });
   if (typeof values.out !== "string") throw new UsageError("--out <file> is required");
   const keys = await writeKeyFiles(values.out, { force: values.force === true });
   const pub = Buffer.from(keys.publicKey).toString("hex");
@@ -207,11 +141,11 @@ async function keygen(ctx: CliContext, args: string[]): Promise<number> {
 }
 
 async function sign(ctx: CliContext, args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = parseCommand(args, {
     key: { type: "string" },
     expires: { type: "string" },
   });
-  const dir = one(positionals, "package directory");
+  const dir = requireOne(positionals, "package directory");
   if (typeof values.key !== "string") throw new UsageError("--key <secret-key-file> is required");
   const { secretKey } = await readSecretKeyFile(values.key);
   const snapshot = await readPackage(dir);
@@ -266,11 +200,11 @@ const JUDGE_OPTIONS = {
 } as const;
 
 async function verify(ctx: CliContext, args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, JUDGE_OPTIONS);
+  const { values, positionals } = parseCommand(args, JUDGE_OPTIONS);
   const { name, version, snapshot, decision, policy } = await judge(
     ctx,
     values,
-    one(positionals, "package directory"),
+    requireOne(positionals, "package directory"),
   );
   for (const w of decision.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
   ctx.print(
@@ -284,8 +218,8 @@ async function verify(ctx: CliContext, args: string[]): Promise<number> {
 }
 
 async function hash(ctx: CliContext, args: string[]): Promise<number> {
-  const { positionals } = parse(args, {});
-  const target = one(positionals, "path");
+  const { positionals } = parseCommand(args, {});
+  const target = requireOne(positionals, "path");
   const isDir = await stat(target).then((s) => s.isDirectory(), () => false);
   if (isDir) {
     const s = await readPackage(target);
@@ -310,8 +244,8 @@ async function hash(ctx: CliContext, args: string[]): Promise<number> {
 }
 
 async function inspect(ctx: CliContext, args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, JUDGE_OPTIONS);
-  const dir = one(positionals, "package directory");
+  const { values, positionals } = parseCommand(args, JUDGE_OPTIONS);
+  const dir = requireOne(positionals, "package directory");
   const { manifest, snapshot, decision } = await judge(ctx, values, dir);
   let statement = null;
   if (snapshot.signature !== undefined) {
@@ -396,7 +330,7 @@ export async function main(argv: string[], io: CliIo = process): Promise<number>
     verify,
     hash,
     inspect,
-    trust: (c, a) => trustCommand(c, a, { parse, listOptions: LIST_OPTIONS }),
+    trust: trustCommand,
   };
   const run = commands[command];
   if (run === undefined) {

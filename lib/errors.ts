@@ -35,7 +35,8 @@ export const ERROR_CODES = {
   ERR_RUNTIME_UNSUPPORTED: "the current runtime cannot enforce what the policy requires",
   ERR_SIGNATURE_INVALID: "a signature or signed statement does not verify",
   ERR_UNTRUSTED: "the plugin is not signed by a trusted key, or its key or digest is revoked",
-  ERR_TRUST_LIST: "the trust list file is unreadable, corrupted, or the key is wrong",
+  ERR_TRUST_LIST:
+    "the trust list's key is wrong, or its file is unreadable, corrupted, missing after it existed, or locked by another writer",
   ERR_DOWNGRADE: "a plugin version lower than one already trusted was refused",
   ERR_DEPENDENCY: "a dependency is missing, out of range, or part of a cycle",
   ERR_ENGINE: "the plugin's engine range does not include this host's API version",

@@ -1,5 +1,7 @@
 /**
- * The plugin manifest (`plugin.json`): schema, validation and normalisation.
+ * The plugin manifest (`plugin.json`): validation, normalisation and loading. The schema lives in
+ * `manifest_schema.ts` and the limit ranges and defaults in `manifest_limits.ts`; this module
+ * re-exports what the rest of bulkhead uses, so it is the one to import.
  *
  * Every problem is reported at once, each with its field path, in one {@link PluginError} with code
  * `ERR_MANIFEST_INVALID`. The result has absolute paths and every default filled in.
@@ -15,33 +17,11 @@
 
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
-import * as v from "valibot";
-import semver from "semver";
 import { type Issue, PluginError } from "./errors.ts";
-import type { Limits } from "./limits.ts";
-import { tryParseHostPattern } from "../permissions/host_pattern.ts";
+import { DEFAULT_MANIFEST_LIMITS, type ManifestLimits } from "./manifest_limits.ts";
+import { checkManifestSchema, type RawManifest } from "./manifest_schema.ts";
 
-/** Resource limits of one plugin: the one {@link Limits} type, under its manifest name. */
-export type ManifestLimits = Limits;
-
-/** Defaults for absent limits. */
-export const DEFAULT_MANIFEST_LIMITS: Readonly<ManifestLimits> = Object.freeze({
-  heapMb: 50,
-  cpuTimeMs: 1000,
-  threads: 4,
-  fileDescriptors: 32,
-  connections: 10,
-});
-
-/** Accepted ranges for each limit (inclusive). */
-export const LIMIT_RANGES: Readonly<Record<keyof ManifestLimits, readonly [number, number]>> =
-  Object.freeze({
-    heapMb: [8, 16384],
-    cpuTimeMs: [1, 3_600_000],
-    threads: [1, 1024],
-    fileDescriptors: [4, 65536],
-    connections: [0, 65536],
-  });
+export { DEFAULT_MANIFEST_LIMITS, LIMIT_RANGES, type ManifestLimits } from "./manifest_limits.ts";
 
 /** A validated manifest with absolute paths and defaults filled in. */
 export interface Manifest {
@@ -82,152 +62,6 @@ export interface Manifest {
   optionalDependencies: Record<string, string>;
   /** Hook name to priority. */
   hooks: Record<string, number>;
-}
-
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const ENV = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const KEY = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
-const HOOK = /^[a-z][a-z0-9_.:-]{0,63}$/;
-const PLATFORM = /^(linux|darwin|win32|freebsd)-(x64|arm64|ia32|arm|riscv64)$/;
-
-const text = (max: number) =>
-  v.pipe(v.string(), v.maxLength(max, `must be at most ${max} characters`));
-
-const versionSchema = v.pipe(
-  v.string("must be a string"),
-  v.check((s) => semver.valid(s) === s, "must be a semver version such as 1.2.0"),
-);
-const rangeSchema = v.pipe(
-  v.string("must be a string"),
-  v.check((s) => semver.validRange(s) !== null, "must be a semver range such as ^1.0.0"),
-);
-const relPath = v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"));
-
-function limit(key: keyof ManifestLimits) {
-  const [min, max] = LIMIT_RANGES[key];
-  return v.optional(
-    v.pipe(
-      v.number("must be a number"),
-      v.integer("must be an integer"),
-      v.minValue(min, `must be at least ${min}`),
-      v.maxValue(max, `must be at most ${max}`),
-    ),
-  );
-}
-
-const keyList = v.array(v.pipe(v.string(), v.regex(KEY, "must be a context key name")));
-
-const hostPattern = v.pipe(
-  v.string("must be a string"),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    const r = tryParseHostPattern(dataset.value);
-    if (typeof r === "string") addIssue({ message: `is not a host pattern: it ${r}` });
-  }),
-);
-
-const ManifestSchema = v.strictObject({
-  $schema: v.optional(v.string()),
-  name: v.pipe(
-    v.string("must be a string"),
-    v.regex(NAME, "must be lowercase letters, digits, '.', '_' or '-', at most 64 characters"),
-  ),
-  version: versionSchema,
-  description: v.optional(text(1000)),
-  author: v.optional(text(200)),
-  entry: v.optional(relPath),
-  native: v.optional(
-    v.record(
-      v.pipe(v.string(), v.regex(PLATFORM, "must be a platform key like linux-x64")),
-      relPath,
-    ),
-  ),
-  engine: v.optional(rangeSchema),
-  isolation: v.optional(v.picklist(["worker", "process"], 'must be "worker" or "process"')),
-  permissions: v.optional(
-    v.strictObject({
-      network: v.optional(
-        v.union(
-          [v.literal("none"), v.literal("full"), v.array(hostPattern)],
-          'must be "none", "full" or a list of host patterns',
-        ),
-      ),
-      filesystem: v.optional(
-        v.union([
-          v.literal("none"),
-          v.strictObject({
-            read: v.optional(v.array(relPath)),
-            write: v.optional(v.array(relPath)),
-          }),
-        ], 'must be "none" or { "read": [...], "write": [...] }'),
-      ),
-      env: v.optional(
-        v.array(v.pipe(v.string(), v.regex(ENV, "must be an environment variable name"))),
-      ),
-      context: v.optional(
-        v.strictObject({ read: v.optional(keyList), write: v.optional(keyList) }),
-      ),
-    }),
-  ),
-  limits: v.optional(
-    v.strictObject({
-      heapMb: limit("heapMb"),
-      cpuTimeMs: limit("cpuTimeMs"),
-      threads: limit("threads"),
-      fileDescriptors: limit("fileDescriptors"),
-      connections: limit("connections"),
-    }),
-  ),
-  dependencies: v.optional(
-    v.record(v.pipe(v.string(), v.regex(NAME, "must be a plugin name")), rangeSchema),
-  ),
-  optionalDependencies: v.optional(
-    v.record(v.pipe(v.string(), v.regex(NAME, "must be a plugin name")), rangeSchema),
-  ),
-  hooks: v.optional(
-    v.record(
-      v.pipe(v.string(), v.regex(HOOK, "must be a hook name like on_request")),
-      v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0), v.maxValue(10000)),
-    ),
-  ),
-});
-
-type RawManifest = v.InferOutput<typeof ManifestSchema>;
-
-function issuePath(issue: v.BaseIssue<unknown>): string {
-  return v.getDotPath(issue) ?? "";
-}
-
-// A union reports one issue for the whole field; when a branch got past the field itself (the
-// value was an object with a bad key), report that branch's issues instead. Branch issue paths
-// are relative to the union's field.
-function flattenIssues(list: readonly v.BaseIssue<unknown>[], prefix: string): Issue[] {
-  const out: Issue[] = [];
-  for (const issue of list) {
-    const own = [prefix, issuePath(issue)].filter((x) => x !== "").join(".");
-    const deeper = issue.type === "union"
-      ? (issue.issues ?? []).filter((s) => issuePath(s).length > 0)
-      : [];
-    if (deeper.length > 0) out.push(...flattenIssues(deeper, own));
-    else out.push({ path: own, message: describeIssue(issue) });
-  }
-  return out;
-}
-
-function describeIssue(issue: v.BaseIssue<unknown>): string {
-  if (
-    issue.kind === "schema" && issue.received === "undefined" &&
-    issue.message.startsWith("Invalid key")
-  ) {
-    return "is required";
-  }
-  // valibot's default messages for unknown keys and wrong types are terse; say what to fix.
-  if (issue.expected === "never") return "is not a known field; remove it or check its spelling";
-  if (issue.type === "strict_object" && issuePath(issue) === "") return "must be a JSON object";
-  if (issue.type === "union" && issue.issues !== undefined && issue.message.startsWith("Invalid")) {
-    return issue.issues[0]?.message ?? issue.message;
-  }
-  return issue.message;
 }
 
 function resolveInside(
@@ -272,17 +106,13 @@ export function parseManifest(input: unknown, dir: string): Manifest {
   if (!isRecord(input)) {
     throw invalid(undefined, dir, [{ path: "", message: "must be a JSON object" }]);
   }
-  const result = v.safeParse(ManifestSchema, input);
-  const issues: Issue[] = [];
-  if (!result.success) {
-    issues.push(...flattenIssues(result.issues, ""));
-  }
+  const { output, issues } = checkManifestSchema(input);
   // Path rules depend on the directory, so they run on the input even when the schema failed:
   // the user sees every problem in one pass.
   const obj = isRecord(input) ? input : {};
   const paths = checkPaths(obj, dir, issues);
-  if (!result.success) throw invalid(obj.name, dir, issues);
-  const raw: RawManifest = result.output;
+  if (output === undefined) throw invalid(obj.name, dir, issues);
+  const raw: RawManifest = output;
   if (raw.entry === undefined && raw.native === undefined) {
     issues.push({ path: "entry", message: 'is required (or "native" for a native plugin)' });
   }
@@ -421,15 +251,5 @@ export async function loadManifest(dir: string): Promise<Manifest> {
       issues: [{ path: "", message: "file is missing or unreadable" }],
     });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(textValue);
-  } catch (cause) {
-    throw new PluginError("ERR_MANIFEST_INVALID", `Cannot parse manifest: "${file}" is not JSON`, {
-      hint: `Fix the JSON syntax: ${(cause as Error).message}`,
-      cause,
-      issues: [{ path: "", message: "is not valid JSON" }],
-    });
-  }
-  return parseManifest(json, abs);
+  return parseManifestText(textValue, abs);
 }

@@ -12,7 +12,7 @@ import type { Lifecycle, PluginState, Transition } from "./lifecycle.ts";
 import type { PluginMetrics, PluginMetricsSnapshot } from "./metrics.ts";
 import type { Violation, ViolationTracker } from "./violations.ts";
 import type { PluginInstance } from "./tiers/types.ts";
-import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "./worker/protocol.ts";
+import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE } from "./protocol/messages.ts";
 
 /** Lifecycle states of a plugin. */
 export type PluginStatus = PluginState;

@@ -22,12 +22,16 @@ export type EnforcementArea =
   | "subprocess"
   | "ffi"
   | "memory"
-  | "cpu";
+  | "cpu"
+  | "signals"
+  | "process";
 
 /** How one area is enforced. */
 export interface EnforcementEntry {
-  /** The mechanism: `deno-permissions`, `node-permissions`, `broker`, `guard`, `worker-env`,
-   * `resource-limits`, `deadline`, `terminate`, or `none`. Several joined with `+`. */
+  /** The mechanism: `deno-permissions`, `node-permissions`, `broker`, `guard`, `lockdown`,
+   * `worker-env`, `resource-limits`, `deadline`, `terminate`, or `none`. Several joined with `+`.
+   * `lockdown` is the plugin thread's bootstrap removing what the runtime leaves reachable
+   * (`lib/runtime/AUDIT.md`); `guard` is the same idea where it can be routed around. */
   mechanism: string;
   /** True only when the runtime or kernel guarantees the restriction against hostile code. */
   enforced: boolean;
@@ -39,8 +43,11 @@ export interface EnforcementEntry {
 export interface Enforcement {
   /** The runtime the report describes. */
   runtime: RuntimeName;
-  /** `worker`: a thread of the host; `process`: a sandboxed child process (native plugins). */
-  tier: "worker" | "process";
+  /**
+   * `worker`: a thread of the host; `process`: a JS plugin in a sandboxed child process;
+   * `native`: a native library in a sandboxed child process.
+   */
+  tier: "worker" | "process" | "native";
   /** Reads and writes outside the declared paths (the plugin directory is always readable). */
   filesystem: EnforcementEntry;
   /** Connections to hosts outside the declared network grant. */
@@ -55,6 +62,16 @@ export interface Enforcement {
   memory: EnforcementEntry;
   /** The call deadline (`limits.cpuTimeMs`) and stopping a plugin that overruns it. */
   cpu: EnforcementEntry;
+  /**
+   * Signalling the host or any other process (`process.kill`, `Deno.kill`), and signal listeners
+   * that replace the host's default action.
+   */
+  signals: EnforcementEntry;
+  /**
+   * The host process's shared state and input: stdin, descriptors the host holds, the working
+   * directory, title, priority, V8 flags, diagnostic reports and system information.
+   */
+  process: EnforcementEntry;
 }
 
 /** The parts of a plugin's requirements the report depends on. */
@@ -65,7 +82,8 @@ export interface EnforcementInput {
   heapLimit?: boolean;
 }
 
-const AREAS: readonly EnforcementArea[] = [
+/** Every {@link EnforcementArea}, in report order. */
+export const ENFORCEMENT_AREAS: readonly EnforcementArea[] = [
   "filesystem",
   "network",
   "env",
@@ -73,6 +91,8 @@ const AREAS: readonly EnforcementArea[] = [
   "ffi",
   "memory",
   "cpu",
+  "signals",
+  "process",
 ];
 
 /**
@@ -125,6 +145,19 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
           "a call past its deadline fails and the plugin is unloaded, but Deno 2.9 cannot stop " +
           "a busy loop: the thread keeps a core until the host process exits (use the process tier)",
       },
+      signals: {
+        mechanism: "lockdown",
+        enforced: true,
+        note: "Deno.kill, process.kill and signal listeners are removed from the plugin thread " +
+          "(run: false does not cover them there)",
+      },
+      process: {
+        mechanism: "lockdown+deno-permissions",
+        enforced: false,
+        note: "stdin, the working directory, V8 flags, raw descriptors and CacheStorage are " +
+          "removed, but process.title (not configurable in Deno 2.9) still rewrites the host's " +
+          "command line",
+      },
     };
   }
   if (runtime === "node") {
@@ -132,11 +165,12 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       runtime,
       tier: "worker",
       filesystem: {
-        mechanism: "node-permissions+import-hooks",
+        mechanism: "node-permissions+import-hooks+lockdown",
         enforced: true,
         note:
           "the plugin directory itself is readable; symlinks inside grants that point outside " +
-          "are refused at load (Node follows them)",
+          "are refused at load (Node follows them); the lockdown refuses descriptors the plugin " +
+          "did not open, node:sqlite and the host's working directory (Node grants it to workers)",
       },
       network: full
         ? { mechanism: "none", enforced: true, note: "full network was declared" }
@@ -157,6 +191,17 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       ffi: { mechanism: "node-permissions", enforced: true },
       memory: { mechanism: "resource-limits", enforced: true },
       cpu: { mechanism: "deadline+terminate", enforced: true },
+      signals: {
+        mechanism: "lockdown",
+        enforced: true,
+        note: "process.kill is removed from the plugin thread (--permission does not cover it)",
+      },
+      process: {
+        mechanism: "lockdown",
+        enforced: true,
+        note: "stdin and host descriptors, title, priority, V8 flags, diagnostic reports and " +
+          "system information are removed; stdout and stderr stay (console output)",
+      },
     };
   }
   const guard = "best-effort guard only: Bun has no permission system and Bun.fetch reaches any " +
@@ -184,6 +229,8 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       note: "Bun ignores worker resourceLimits; use the process tier",
     },
     cpu: { mechanism: "deadline+terminate", enforced: true },
+    signals: { mechanism: "guard", enforced: false, note: guard },
+    process: { mechanism: "none", enforced: false, note: guard },
   };
 }
 
@@ -195,8 +242,9 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
  * @example
  * ```ts
  * unenforcedAreas(describeEnforcement("bun", { network: "none" })); // ["filesystem", ...]
+ * unenforcedAreas(describeEnforcement("deno", { network: "none" })); // ["cpu", "process"]
  * ```
  */
 export function unenforcedAreas(report: Enforcement): EnforcementArea[] {
-  return AREAS.filter((a) => !report[a].enforced);
+  return ENFORCEMENT_AREAS.filter((a) => report[a]?.enforced !== true);
 }

@@ -38,3 +38,9 @@ export {
   type RuntimeName,
   unenforcedAreas,
 } from "./enforcement.ts";
+export {
+  describeNativeTier,
+  describeProcessTier,
+  type NetworkDeclaration,
+  type SandboxSummary,
+} from "./child_enforcement.ts";

@@ -2,7 +2,8 @@
  * Best-effort guard preloaded into Bun plugin workers. It is NOT a security boundary: Bun has no
  * permission system, `Bun.fetch` is non-configurable and reaches any host and any `file://` URL,
  * and `node:fs` cannot be intercepted. It only stops accidents that would hurt the host process
- * (`process.abort()` in a Bun worker kills the host) and plain `fetch`/`Bun.spawn` use.
+ * (`process.abort()` in a Bun worker kills the host, `process.kill(process.pid)` too) and plain
+ * `fetch`/`Bun.spawn` use. `lib/runtime/AUDIT.md` lists what stays reachable.
  * @module
  */
 
@@ -26,6 +27,10 @@ stub(proc, "abort", denied("abort the process"));
 stub(proc, "exit", denied("exit the process"));
 stub(proc, "reallyExit", denied("exit the process"));
 stub(proc, "kill", denied("signal a process"));
+stub(proc, "_kill", denied("signal a process"));
+stub(proc, "_debugProcess", denied("signal a process"));
+// A nested worker starts without this guard (preload is not inherited).
+stub(globalThis, "Worker", denied("start a worker"));
 const bun = (globalThis as unknown as { Bun: Record<string, unknown> }).Bun;
 stub(bun, "spawn", denied("spawn a process"));
 stub(bun, "spawnSync", denied("spawn a process"));

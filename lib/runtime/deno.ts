@@ -8,6 +8,9 @@
  * - A Web Worker has no heap limit (an OOM kills the host); a `worker_threads` worker honours
  *   `resourceLimits` and inherits the loader's restrictions.
  *
+ * Either way the plugin thread's entry locks down what Deno's permissions leave reachable
+ * (`Deno.kill`, stdin, signal listeners, process state: see `AUDIT.md`) before the plugin loads.
+ *
  * The host needs `--unstable-worker-options` (or deno.json `"unstable": ["worker-options"]`) and
  * should run with `--no-prompt`.
  * @module

@@ -1,9 +1,12 @@
 /**
  * Node 26 adapter: one `worker_threads` worker per plugin, restricted with permission-model
- * `execArgv` flags, `resourceLimits` and a scrubbed `env`.
+ * `execArgv` flags, `resourceLimits` and a scrubbed `env`; its entry (`_node_worker.ts`) removes
+ * what `--permission` does not cover (signals, descriptors, process state: see `AUDIT.md`).
  * @module
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { dirname, fileURLToPath } from "./_paths.ts";
 import { Worker } from "node:worker_threads";
 import { serializeError } from "../errors.ts";
@@ -26,14 +29,27 @@ export function createNodeAdapter(): RuntimeAdapter {
   };
 }
 
-/** The framework's `lib/` directory and comlink's package directory. */
+/**
+ * The framework's `lib/` directory, comlink's package directory, and the framework's own
+ * package.json (Node reads it for the module type of `dist/*.js`; the working directory's grant,
+ * which used to cover it, is dropped in the worker).
+ */
 export function frameworkDirs(base: string): string[] {
   const lib = dirname(dirname(fileURLToPath(base)));
+  const own = ownPackageJson(lib);
   const comlinkFile = fileURLToPath(import.meta.resolve("comlink"));
   const marker = "/node_modules/comlink/";
   const i = comlinkFile.lastIndexOf(marker);
   const comlink = i >= 0 ? comlinkFile.slice(0, i + marker.length - 1) : dirname(comlinkFile);
-  return [lib, comlink];
+  return [lib, comlink, ...own];
+}
+
+function ownPackageJson(from: string): string[] {
+  for (let dir = from;; dir = dirname(dir)) {
+    const candidate = join(dir, "package.json");
+    if (existsSync(candidate)) return [candidate];
+    if (dirname(dir) === dir) return [];
+  }
 }
 
 function spawnNode(req: SpawnRequest): WorkerHandle {

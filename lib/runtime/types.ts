@@ -7,7 +7,7 @@
 import type { SerializedError } from "../errors.ts";
 import type { Grants } from "../../permissions/grants.ts";
 import type { RuntimeName } from "../../permissions/enforcement.ts";
-import type { WorkerInitData } from "../worker/protocol.ts";
+import type { WorkerInitData } from "../protocol/messages.ts";
 
 /** What an adapter needs to start one plugin worker. */
 export interface SpawnRequest {

@@ -6,11 +6,13 @@
  * @module
  */
 
-import { type ContextApi, createContextApi } from "../context.ts";
+import { type ContextApi, createContextApi } from "../broker/context.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import type { NetworkGrant } from "../../permissions/grants.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 /** A plugin's broker, and how to bind it to the instance that serves it. */
 export interface Broker {
@@ -68,4 +70,20 @@ export function declaredEnv(names: readonly string[]): Record<string, string> {
     if (v !== undefined) out[k] = v;
   }
   return out;
+}
+
+/**
+ * The nearest package.json at or above `from` (real path), if any. Node reads it to decide the
+ * module type of the plugin's `.js`/`.ts` files, so every tier grants that one file read-only: it
+ * is metadata of whatever project holds the plugin.
+ *
+ * @param from a directory
+ * @returns zero or one path
+ */
+export function packageJsonAbove(from: string): string[] {
+  for (let dir = from;; dir = dirname(dir)) {
+    const candidate = join(dir, "package.json");
+    if (existsSync(candidate)) return [realpathSync(candidate)];
+    if (dirname(dir) === dir) return [];
+  }
 }

@@ -9,9 +9,9 @@ import { deserialize, serialize } from "node:v8";
 import { isErrorCode, PluginError } from "../errors.ts";
 import type { Transport, TransportSink } from "./types.ts";
 import { ChildChannel, type ChildEnd } from "./child_channel.ts";
-import type { Request } from "../worker/protocol.ts";
-import { FRAME_TYPES } from "../../ffi/ipc.ts";
-import type { Frame } from "../../ffi/ipc.ts";
+import type { Request } from "../protocol/messages.ts";
+import { FRAME_TYPES } from "../protocol/frames.ts";
+import type { Frame } from "../protocol/frames.ts";
 
 /** What the child reported once its sandbox was complete. */
 export interface ChildStart {

@@ -5,7 +5,7 @@
  */
 
 import { deserializeError, type Issue, type SerializedError } from "../errors.ts";
-import type { ReadyInfo } from "../worker/protocol.ts";
+import type { ReadyInfo } from "../protocol/messages.ts";
 
 /** Most names a ready report may list per kind (a plugin cannot make the host hold more). */
 const MAX_READY_NAMES = 10_000;

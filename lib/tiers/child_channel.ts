@@ -9,8 +9,8 @@
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { constants } from "node:os";
 import { PluginError } from "../errors.ts";
-import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../../ffi/ipc.ts";
-import type { Frame } from "../../ffi/ipc.ts";
+import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../protocol/frames.ts";
+import type { Frame } from "../protocol/frames.ts";
 
 /** How the child ended. */
 export interface ChildEnd {

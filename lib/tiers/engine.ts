@@ -12,7 +12,7 @@
  */
 
 import { PluginError, type PluginErrorOptions } from "../errors.ts";
-import { KIND_STATS, type ReadyInfo } from "../worker/protocol.ts";
+import { KIND_STATS, type ReadyInfo } from "../protocol/messages.ts";
 import type { FailureKind, InstanceFailure, PluginInstance, Transport } from "./types.ts";
 import { DrainWaiters } from "./_drain.ts";
 import { errorFrom, readyFrom } from "./_replies.ts";

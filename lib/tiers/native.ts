@@ -11,9 +11,10 @@ import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
 import { createBroker, declaredEnv } from "./_broker.ts";
-import { PROXY_PORT } from "../worker/protocol.ts";
+import { PROXY_PORT } from "../protocol/messages.ts";
 import { deriveGrants } from "../../permissions/grants.ts";
-import type { Enforcement, EnforcementEntry } from "../../permissions/enforcement.ts";
+import { describeNativeTier } from "../../permissions/child_enforcement.ts";
+import type { Enforcement } from "../../permissions/enforcement.ts";
 import type { RuntimeName } from "../../permissions/enforcement.ts";
 
 /** The platform key of this machine, as used in a manifest's `native` map. */
@@ -37,57 +38,6 @@ export interface NativeStartOptions extends InstanceCallbacks {
   loadTimeoutMs: number;
   /** How long bh_shutdown() may take. */
   shutdownTimeoutMs: number;
-}
-
-/** The sandbox's own report (ffi/launcher.ts `Enforcement`), as this file reads it. */
-interface SandboxReport {
-  sandboxed: boolean;
-  filesystem: string;
-  network: string;
-  memory: string;
-  cpu: string;
-  processes: string;
-  fileDescriptors: string;
-  syscalls: string;
-  notes: string[];
-}
-
-function entry(mechanism: string, enforced: boolean, note?: string): EnforcementEntry {
-  return note === undefined ? { mechanism, enforced } : { mechanism, enforced, note };
-}
-
-/**
- * Converts the sandbox's report into the host's enforcement report (tier `process`).
- *
- * @param runtime host runtime
- * @param e the launcher's report
- * @param network the manifest's network grant
- * @returns the report
- */
-export function nativeEnforcement(
-  runtime: RuntimeName,
-  e: SandboxReport,
-  network: Manifest["permissions"]["network"],
-): Enforcement {
-  const notes = e.notes.join("; ");
-  return {
-    runtime,
-    tier: "process",
-    filesystem: entry(e.filesystem, e.filesystem === "landlock"),
-    network: network === "full" ? entry("none", true, "full network was declared") : entry(
-      e.network,
-      e.network === "netns",
-      e.network === "landlock-ports" ? "TCP ports only; host names are not checked" : undefined,
-    ),
-    env: entry("clean-env", true, "the child gets PATH and the declared variables only"),
-    subprocess: entry(
-      e.processes === "rlimit" ? "rlimit+seccomp" : "none",
-      e.processes === "rlimit",
-    ),
-    ffi: entry("process", true, "native code runs only in the sandboxed child"),
-    memory: entry(e.memory, true, notes || undefined),
-    cpu: entry(e.cpu, true),
-  };
 }
 
 /**
@@ -149,7 +99,7 @@ export async function startNativeInstance(
   broker.attach(session.instance);
   return {
     instance: session.instance,
-    enforcement: nativeEnforcement(
+    enforcement: describeNativeTier(
       options.runtime,
       session.enforcement,
       manifest.permissions.network,

@@ -2,8 +2,8 @@
  * The process isolation tier for JS/TS plugins: the plugin runs in a child process of the same
  * runtime, inside the native plugins' launcher chain (own uid when the host is root, user/pid/
  * net/mount/ipc/uts namespaces, rlimits, no capabilities, no_new_privs), with Landlock applied
- * before the runtime starts (`ffi/_js_stage1.ts`) and a seccomp filter that denies execve, AF_UNIX
- * sockets and io_uring (`ffi/_js_child.ts`). The kernel enforces the manifest on every runtime,
+ * before the runtime starts (`lib/guest/process_stage1.ts`) and a seccomp filter that denies execve, AF_UNIX
+ * sockets and io_uring (`lib/guest/process_child.ts`). The kernel enforces the manifest on every runtime,
  * Bun included. The call engine drives it through {@link ProcessTransport} (frames over the
  * child's stdio, shared plumbing in `child_channel.ts`); `ffi/` is imported lazily.
  *
@@ -20,14 +20,15 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
-import { exposeGuarded } from "../guarded_endpoint.ts";
+import { exposeGuarded } from "../broker/guarded_endpoint.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
 import { CallEngine } from "./engine.ts";
-import { createBroker, declaredEnv } from "./_broker.ts";
+import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
 import { ProcessTransport } from "./_process_transport.ts";
-import { PROXY_PORT } from "../worker/protocol.ts";
+import { PROXY_PORT } from "../protocol/messages.ts";
+import { describeProcessTier } from "../../permissions/child_enforcement.ts";
 import { deriveGrants } from "../../permissions/grants.ts";
-import type { Enforcement, EnforcementEntry, RuntimeName } from "../../permissions/enforcement.ts";
+import type { Enforcement, RuntimeName } from "../../permissions/enforcement.ts";
 
 /** What {@link startProcessInstance} needs (the same host services as the worker tier). */
 export interface ProcessStartOptions extends InstanceCallbacks {
@@ -82,13 +83,14 @@ export async function startProcessInstance(
       { hint: 'Use isolation "worker" on this platform', plugin: name },
     );
   }
-  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, procfs] =
+  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, procfs, sampler] =
     await Promise.all([
-      import("../../ffi/_probe.ts"),
-      import("../../ffi/launcher.ts"),
-      import("../../ffi/_runtime_cmd.ts"),
-      import("../../ffi/_js_policy.ts"),
-      import("../../ffi/procfs.ts"),
+      import("../../sandbox/probe.ts"),
+      import("../../sandbox/launcher.ts"),
+      import("../../sandbox/runtime_cmd.ts"),
+      import("../../sandbox/js_policy.ts"),
+      import("../../sandbox/procfs.ts"),
+      import("../proc_sample.ts"),
     ]);
   const hostUid = process.getuid?.() ?? -1;
   const sandboxUid = launcher.allocateSandboxUid();
@@ -124,10 +126,12 @@ export async function startProcessInstance(
     listAll: options.runtime === "bun",
   });
   const limits = manifest.limits;
-  const stage1 = runtimeCommand(join(root, "ffi", `_js_stage1${ext()}`), {
+  const stage1 = runtimeCommand(join(root, "lib", "guest", `process_stage1${ext()}`), {
     heapMb: STAGE1_HEAP_MB,
   });
-  const stage2 = runtimeCommand(join(root, "ffi", `_js_child${ext()}`), { heapMb: limits.heapMb });
+  const stage2 = runtimeCommand(join(root, "lib", "guest", `process_child${ext()}`), {
+    heapMb: limits.heapMb,
+  });
   const runtimeEnv: Record<string, string> = { ...stage2.env };
   // Deno needs a cache directory; an unusable one disables the cache (nothing to poison).
   if (stage2.name === "deno") runtimeEnv.DENO_DIR = "/dev/null/bulkhead-no-cache";
@@ -185,7 +189,7 @@ export async function startProcessInstance(
   const transport = new ProcessTransport(child, {
     name,
     maxFrameBytes: MAX_FRAME_BYTES,
-    sample: (pid) => procfs.sampleProcess(pid),
+    sample: (pid) => sampler.sampleProcess(pid),
     onStarted: (start) => {
       landlocked = start.landlock?.filesystem === true;
       seccomp = start.seccomp;
@@ -228,7 +232,7 @@ export async function startProcessInstance(
     await session.terminate(error as PluginError);
     throw error;
   }
-  const enforcement = processEnforcement(options.runtime, {
+  const enforcement = describeProcessTier(options.runtime, {
     landlock: landlocked,
     seccomp,
     namespaces: report.namespaces,
@@ -236,73 +240,6 @@ export async function startProcessInstance(
     notes: report.notes,
   });
   return { instance: session, enforcement };
-}
-
-function entry(mechanism: string, enforced: boolean, note?: string): EnforcementEntry {
-  return note === undefined ? { mechanism, enforced } : { mechanism, enforced, note };
-}
-
-/**
- * The enforcement report of the process tier, from what the kernel actually accepted.
- *
- * @param runtime host runtime
- * @param s what was applied: Landlock, seccomp, namespaces, and the manifest's network grant
- * @returns the report (tier "process")
- * @example
- * ```ts
- * processEnforcement("bun", { landlock: true, seccomp: true, namespaces: ["user", "net"],
- *   network: "none", notes: [] }).network.mechanism; // "netns"
- * ```
- */
-export function processEnforcement(
-  runtime: RuntimeName,
-  s: {
-    landlock: boolean;
-    seccomp: boolean;
-    namespaces: string[];
-    network: Manifest["permissions"]["network"];
-    notes: string[];
-  },
-): Enforcement {
-  const netns = s.namespaces.includes("net");
-  const list = Array.isArray(s.network);
-  const notes = s.notes.join("; ") || undefined;
-  return {
-    runtime,
-    tier: "process",
-    filesystem: s.landlock
-      ? entry(
-        "landlock",
-        true,
-        "the plugin directory, the runtime, its libraries and bulkhead's own code are readable" +
-          (runtime === "bun"
-            ? "; directory names anywhere are listable (Bun's resolver needs it), file contents are not"
-            : ""),
-      )
-      : entry("none", false, notes ?? "the kernel has no Landlock"),
-    network: s.network === "full"
-      ? entry("none", true, "full network was declared")
-      : netns
-      ? entry(
-        list ? "netns+broker" : "netns",
-        true,
-        list ? "listed hosts via ctx.fetch only" : undefined,
-      )
-      : s.landlock
-      ? entry("landlock-tcp", false, "TCP is denied but UDP is not: no network namespace")
-      : entry("none", false, notes),
-    env: entry("clean-env", true, "the child's environment holds only the declared variables"),
-    subprocess: s.seccomp
-      ? entry("seccomp", true, "execve is denied; fork is bounded by RLIMIT_NPROC")
-      : entry("none", false),
-    ffi: entry(
-      "process",
-      s.landlock && s.seccomp,
-      "native code can load but stays inside the same sandbox",
-    ),
-    memory: entry("rlimit", true, "RLIMIT_DATA plus the runtime's heap flag"),
-    cpu: entry("deadline+sigkill", true, "a call past its deadline kills the plugin process"),
-  };
 }
 
 function proxyPort(value: unknown): MessagePort | null {
@@ -316,15 +253,6 @@ function ext(): string {
 
 function frameworkRoot(): string {
   return dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-}
-
-/** The nearest package.json at or above `from` (real path), if any. */
-function packageJsonAbove(from: string): string[] {
-  for (let dir = from;; dir = dirname(dir)) {
-    const candidate = join(dir, "package.json");
-    if (existsSync(candidate)) return [realpathSync(candidate)];
-    if (dirname(dir) === dir) return [];
-  }
 }
 
 /** The package directory (real path) of `pkg` as Node resolution would find it from `from`. */

@@ -7,13 +7,13 @@
  */
 
 import type { PluginError } from "../errors.ts";
-import type { Denial } from "../context.ts";
-import type { ReadyInfo, Request } from "../worker/protocol.ts";
+import type { Denial } from "../broker/context.ts";
+import type { ReadyInfo, Request } from "../protocol/messages.ts";
 
 /**
  * What the host needs from a running plugin, whatever runs it: a worker in this process, a JS
  * plugin in a sandboxed child, or a native library in a sandboxed child. Requests use the kinds
- * of `lib/worker/protocol.ts`.
+ * of `lib/protocol/messages.ts`.
  */
 export interface PluginInstance {
   /** The plugin's name. */

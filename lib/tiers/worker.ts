@@ -12,12 +12,12 @@ import { pathToFileURL } from "node:url";
 import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
-import { exposeGuarded } from "../guarded_endpoint.ts";
+import { exposeGuarded } from "../broker/guarded_endpoint.ts";
 import { findEscapingSymlinks, realOrSelf } from "../symlinks.ts";
 import type { InstanceCallbacks, PluginInstance, Transport, TransportSink } from "./types.ts";
 import { CallEngine } from "./engine.ts";
-import { createBroker, declaredEnv } from "./_broker.ts";
-import type { Request } from "../worker/protocol.ts";
+import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
+import type { Request } from "../protocol/messages.ts";
 import { deriveGrants } from "../../permissions/grants.ts";
 import {
   describeEnforcement,
@@ -34,6 +34,7 @@ export const PERMISSION_AREAS: readonly EnforcementArea[] = [
   "env",
   "subprocess",
   "ffi",
+  "signals",
 ];
 
 let threadSeq = 0;
@@ -90,7 +91,8 @@ export async function startWorkerInstance(
     {
       pluginDir,
       network: manifest.permissions.network,
-      filesystem: { read, write },
+      // Node reads the plugin's nearest package.json for its module type (see packageJsonAbove).
+      filesystem: { read: [...read, ...packageJsonAbove(pluginDir)], write },
       env: manifest.permissions.env,
     },
     { frameworkRead },

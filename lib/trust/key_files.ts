@@ -17,9 +17,9 @@
 
 import { open, readFile, stat } from "node:fs/promises";
 import { PluginError } from "../errors.ts";
+import { writeFileAtomic } from "./_atomic_write.ts";
 import { fromBase64, toBase64 } from "./_encoding.ts";
 import { generateKeyPair, keyIdOf, parsePublicKey, publicKeyFromSecret } from "./keys.ts";
-import { writeFileAtomic } from "./trust_file.ts";
 
 /** Format tag of a secret key file. */
 export const SECRET_KEY_FORMAT = "bulkhead-ed25519-secret-v1";

@@ -79,9 +79,11 @@ export {
   type TrustList,
   validateTrustList,
 } from "./trust_list.ts";
+export { mergeTrustLists, type MergeTrustListsOptions } from "./trust_merge.ts";
 export {
   decryptTrustList,
   encryptTrustList,
+  hasTrustListMarker,
   openTrustList,
   type OpenTrustListOptions,
   type TrustFileOptions,

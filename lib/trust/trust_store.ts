@@ -20,7 +20,7 @@
 
 import { fromBase64 } from "./_encoding.ts";
 import { createVerifier, parsePublicKey, type Verifier } from "./keys.ts";
-import { followerOf } from "./trust_file.ts";
+import { followerOf } from "./_follow.ts";
 import { emptyTrustList, type TrustEntry, type TrustList } from "./trust_list.ts";
 
 /** Where trust in a key comes from. */

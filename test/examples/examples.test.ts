@@ -27,7 +27,7 @@ describe("examples", () => {
       assert.match(out, new RegExp(`^${name}\\s+\\S+\\s+active\\s+worker\\s+trusted`, "m"));
     }
     if (process.platform === "linux") {
-      assert.match(out, /^wordcount\s+\S+\s+active\s+process\s+trusted\s+landlock\*/m);
+      assert.match(out, /^wordcount\s+\S+\s+active\s+native\s+trusted\s+landlock\*/m);
       assert.match(out, /wordcount\.peek\(\)\s+-> denied/);
       assert.match(out, /wordcount metrics\s+-> rss \d/);
     }

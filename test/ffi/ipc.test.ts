@@ -7,8 +7,8 @@ import {
   FRAME_TYPES,
   FrameDecoder,
   parseFramePrefix,
-} from "../../ffi/ipc.ts";
-import type { Frame } from "../../ffi/ipc.ts";
+} from "../../lib/protocol/frames.ts";
+import type { Frame } from "../../lib/protocol/frames.ts";
 
 function rawFrame(type: number, id: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(9 + payload.length);

@@ -7,10 +7,11 @@ import {
   RUNTIME_BASE_FDS,
   RUNTIME_BASE_THREADS,
   RUNTIME_DATA_FLOOR_MB,
-} from "../../ffi/launcher.ts";
-import type { LauncherOptions } from "../../ffi/launcher.ts";
-import { childrenOf, findDescendant, sampleProcess } from "../../ffi/procfs.ts";
-import { seccompProgram } from "../../ffi/_seccomp.ts";
+} from "../../sandbox/launcher.ts";
+import type { LauncherOptions } from "../../sandbox/launcher.ts";
+import { childrenOf, findDescendant } from "../../sandbox/procfs.ts";
+import { sampleProcess } from "../../lib/proc_sample.ts";
+import { seccompProgram } from "../../sandbox/seccomp.ts";
 
 const base: LauncherOptions = {
   runtime: "node",

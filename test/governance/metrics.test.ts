@@ -1,11 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  escapeLabelValue,
-  LatencyHistogram,
-  PluginMetrics,
-  renderPrometheus,
-} from "../../lib/metrics.ts";
+import { LatencyHistogram, PluginMetrics } from "../../lib/metrics.ts";
+import { escapeLabelValue, renderPrometheus } from "../../lib/prometheus.ts";
 
 interface Sample {
   name: string;

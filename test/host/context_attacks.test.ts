@@ -6,8 +6,8 @@ import { chmodSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { PluginHost } from "../../mod.ts";
 import type { Denial, Plugin } from "../../mod.ts";
-import { createContextApi } from "../../lib/context.ts";
-import { DISPOSE } from "../../lib/guarded_endpoint.ts";
+import { createContextApi } from "../../lib/broker/context.ts";
+import { DISPOSE } from "../../lib/broker/guarded_endpoint.ts";
 import { removeDir, tempDir, writePlugin } from "../_helpers.ts";
 
 const linux = process.platform === "linux" ? false : "the process tier needs Linux";

@@ -139,7 +139,7 @@ describe("PluginHost", () => {
 
 describe("exposeGuarded() against raw Comlink messages", () => {
   it("answers GET, SET and prototype paths with ERR_PERMISSION_DENIED", async () => {
-    const { exposeGuarded } = await import("../../lib/guarded_endpoint.ts");
+    const { exposeGuarded } = await import("../../lib/broker/guarded_endpoint.ts");
     const { port1, port2 } = new MessageChannel();
     const refused: string[] = [];
     const secret = { value: "s3cret" };

@@ -55,7 +55,7 @@ describe("native plugins in the host", { skip: linux }, () => {
     assert.equal(dec(await p.call("upper", enc("shout"))), "SHOUT");
     assert.deepEqual(await p.call("echo", { a: 1 }), { a: 1 });
     const e = p.info.enforcement;
-    assert.equal(e?.tier, "process");
+    assert.equal(e?.tier, "native");
     assert.equal(e?.filesystem.mechanism, "landlock");
     assert.equal(e?.network.mechanism, "netns");
   });

@@ -48,6 +48,7 @@ const STAGED = [
   "lib",
   "permissions",
   "ffi",
+  "sandbox",
   "LICENSE",
   "README.md",
 ];

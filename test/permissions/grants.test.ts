@@ -8,6 +8,7 @@ import {
   tryParseHostPattern,
   unenforcedAreas,
 } from "../../permissions/mod.ts";
+import type { Enforcement } from "../../permissions/enforcement.ts";
 
 const none = {
   pluginDir: "/p",
@@ -162,7 +163,10 @@ describe("matchesHost()", () => {
 
 describe("describeEnforcement()", () => {
   it("claims enforcement of permissions on Deno and Node, and none on Bun", () => {
-    assert.deepEqual(unenforcedAreas(describeEnforcement("deno", { network: "none" })), ["cpu"]);
+    assert.deepEqual(unenforcedAreas(describeEnforcement("deno", { network: "none" })), [
+      "cpu",
+      "process",
+    ]);
     assert.deepEqual(unenforcedAreas(describeEnforcement("node", { network: ["a.com"] })), []);
     assert.deepEqual(unenforcedAreas(describeEnforcement("bun", { network: "none" })), [
       "filesystem",
@@ -171,7 +175,15 @@ describe("describeEnforcement()", () => {
       "subprocess",
       "ffi",
       "memory",
+      "signals",
+      "process",
     ]);
+  });
+
+  it("counts an area a report leaves out as not enforced", () => {
+    const { signals: _signals, ...rest } = describeEnforcement("node", { network: "none" });
+    // A malformed report (from older code, or built by hand) fails closed.
+    assert.deepEqual(unenforcedAreas(rest as Enforcement), ["signals"]);
   });
 
   it("names the broker when a host list is declared", () => {

@@ -1,7 +1,7 @@
 // A small host for faults.test.ts: loads the fixture in the process tier, lets a busy loop time
 // out, checks the plugin process is gone, and then simply returns: the process must exit by itself.
 import { existsSync } from "node:fs";
-import { KIND_CALL } from "../../lib/worker/protocol.ts";
+import { KIND_CALL } from "../../lib/protocol/messages.ts";
 import { startFixture } from "./_start.ts";
 
 const s = await startFixture({ name: "busy" });

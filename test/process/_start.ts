@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseManifest } from "../../lib/manifest.ts";
 import { SILENT_LOGGER } from "../../lib/logger.ts";
 import type { Logger } from "../../lib/logger.ts";
-import type { Denial } from "../../lib/context.ts";
+import type { Denial } from "../../lib/broker/context.ts";
 import type { InstanceFailure, PluginInstance } from "../../lib/tiers/types.ts";
 import type { Enforcement } from "../../permissions/enforcement.ts";
 import { startProcessInstance } from "../../lib/tiers/process.ts";

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "../../lib/errors.ts";
-import { KIND_CALL } from "../../lib/worker/protocol.ts";
+import { KIND_CALL } from "../../lib/protocol/messages.ts";
 import { runtime } from "../_helpers.ts";
 import { startFixture } from "./_start.ts";
 

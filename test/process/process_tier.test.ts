@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PluginError } from "../../lib/errors.ts";
-import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE, KIND_STATS } from "../../lib/worker/protocol.ts";
+import { KIND_CALL, KIND_HOOK, KIND_LIFECYCLE, KIND_STATS } from "../../lib/protocol/messages.ts";
 import { removeDir, runtime, startServer, tempDir, type TestServer } from "../_helpers.ts";
 import { type Started, startFixture } from "./_start.ts";
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { PluginError, PluginHost } from "../../mod.ts";
 import { CallEngine } from "../../lib/tiers/engine.ts";
 import type { InstanceFailure, Transport, TransportSink } from "../../lib/tiers/types.ts";
-import { KIND_CALL, type Request } from "../../lib/worker/protocol.ts";
+import { KIND_CALL, type Request } from "../../lib/protocol/messages.ts";
 import { removeDir, runtime, tempDir, writePlugin } from "../_helpers.ts";
 
 /** A transport over one end of a real MessageChannel; the test plays the plugin on the other. */

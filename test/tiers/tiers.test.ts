@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, copyFileSync, readdirSync, readFileSync } from "node:fs";
-import { SANDBOX_UID_BASE } from "../../ffi/launcher.ts";
+import { SANDBOX_UID_BASE } from "../../sandbox/launcher.ts";
 import { join } from "node:path";
 import { type Plugin, PluginError, PluginHost } from "../../mod.ts";
 import { buildFixtures, type BuiltFixtures } from "../fixtures/native/build.ts";

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { digestPackage } from "../../lib/trust/mod.ts";
@@ -196,6 +196,33 @@ describe("main() in process", () => {
     ) {
       const c = capture();
       assert.equal(await main(cmd, c.io), 2, cmd.join(" "));
+    }
+  });
+
+  it("with the default list path, starts without a list but refuses one that existed and is gone", async () => {
+    const config = join(work, "xdg");
+    const env = { XDG_CONFIG_HOME: config, ...PASS };
+    const listPath = join(config, "bulkhead", "trust-list.bin");
+    const run = async (argv: string[]) => {
+      const c = capture();
+      const code = await main([...argv, "--json"], { ...c.io, env });
+      return { code, out: c.out() === "" ? undefined : JSON.parse(c.out()) };
+    };
+    // First use: no list and no marker is "no list yet", not an error.
+    assert.deepEqual(await run(["trust", "list"]), { code: 0, out: { exists: false } });
+    const keyOut = join(work, "default-path.key");
+    assert.equal((await run(["keygen", "--out", keyOut])).code, 0);
+    const added = await run(["trust", "add", "--key", `${keyOut}.pub`, "--scrypt-log2n", "10"]);
+    assert.equal(added.code, 0);
+    assert.deepEqual((await readdir(join(config, "bulkhead"))).sort(), [
+      "trust-list.bin",
+      "trust-list.bin.created",
+    ]);
+    await rm(listPath);
+    for (const argv of [["trust", "list"], ["verify", pkg], ["inspect", pkg]]) {
+      const r = await run(argv);
+      assert.equal(r.code, 1, argv.join(" "));
+      assert.equal(r.out?.error?.code, "ERR_TRUST_LIST", argv.join(" "));
     }
   });
 

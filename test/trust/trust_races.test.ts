@@ -16,6 +16,7 @@ import {
   encodeSignatureFile,
   formatPublicKey,
   generateKeyPair,
+  hasTrustListMarker,
   openTrustList,
   readPackage,
   recordVersion,
@@ -23,7 +24,6 @@ import {
   revokeKey,
   type TrustList,
 } from "../../lib/trust/mod.ts";
-import { hasTrustListMarker } from "../../lib/trust/trust_file.ts";
 import { removeDir, runtimeCommand, tempDir } from "../fixtures/trust/make_package.ts";
 import { writePlugin } from "../_helpers.ts";
 import { raceDigest } from "./_race_child.ts";

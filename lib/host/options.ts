@@ -1,0 +1,81 @@
+/**
+ * Options of the plugin host.
+ * @module
+ */
+
+import type { Logger } from "../logger.ts";
+import type { Denial } from "../broker/context.ts";
+import type { UnmountBehavior } from "../violations.ts";
+import type { AuditSink } from "../audit.ts";
+import type { Limits } from "../limits.ts";
+import type { TrustPolicyInput, TrustPresetName } from "../trust/policy.ts";
+import type { TrustSecret } from "../trust/trust_file.ts";
+import type { EnforcementArea } from "../../permissions/enforcement.ts";
+
+/** The host API version plugins' `engine` ranges are checked against. */
+export const HOST_API_VERSION = "1.0.0";
+
+/** Where the host finds trusted keys and the encrypted trust list. */
+export interface TrustOptions {
+  /** Path of the encrypted trust list (created on first save). */
+  listPath?: string;
+  /** Passphrase or raw 32-byte key of the list. */
+  secret?: TrustSecret;
+  /** Public keys trusted on top of the list (hex or base64). */
+  pinnedKeys?: string[];
+}
+
+/** Options for {@link PluginHost}. */
+export interface HostOptions {
+  /** Directories scanned by `discover()`; each subdirectory with a plugin.json is a plugin. */
+  pluginDirs?: string[];
+  /** Initial context values (`config`, `logger`, `http`, `cache`, `database`, or custom keys). */
+  context?: Record<string, unknown>;
+  /** Where host and plugin logs go (default: discard). */
+  logger?: Logger;
+  /**
+   * Security policy: `development` (unsigned allowed, warns), `standard` (signature from a trusted
+   * key required), `strict` (signature and enforcement required, no downgrade, tighter limits), or
+   * a custom object. Default: `standard` when `trust` is given, else `development`.
+   */
+  policy?: TrustPresetName | TrustPolicyInput;
+  /** Trusted keys and the encrypted trust list. */
+  trust?: TrustOptions;
+  /**
+   * Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED).
+   * `true` checks the permission areas (filesystem, network, env, subprocess, ffi); a list checks
+   * exactly those areas (add "memory" and "cpu" to require enforced limits too).
+   */
+  requireEnforcement?: boolean | EnforcementArea[];
+  /** Host-wide upper bounds for manifest limits: asking for more is refused with ERR_LIMITS. */
+  maxLimits?: Partial<Limits>;
+  /** Violation threshold and what happens when it is crossed. */
+  unmount?: Partial<UnmountBehavior>;
+  /** Restart a plugin after a crash or timeout until its violations cross the threshold. */
+  restartOnFailure?: boolean;
+  /** Security audit log: a function receiving JSON lines, or a file path (appended, mode 0600). */
+  audit?: AuditSink | string;
+  /**
+   * Deno only. `true` (default): each plugin runs in a heap-limited `worker_threads` worker created
+   * by a loader that holds its permissions (~600 ms to start on Deno 2.9: nested workers are slow).
+   * `false`: each plugin runs in one restricted Web Worker (~40 ms); permissions hold the same, but
+   * the heap is not limited (the report says so) and an OOM ends the host.
+   */
+  denoHeapLimit?: boolean;
+  /** Deadline for import + `init()` (default 10,000 ms). */
+  loadTimeoutMs?: number;
+  /** Deadline for `shutdown()` at unload (default 2,000 ms). */
+  shutdownTimeoutMs?: number;
+  /** Deadline of one hook handler (default 5,000 ms). */
+  hookTimeoutMs?: number;
+  /** Called with every permission the host refused. */
+  onDenied?: (denial: Denial) => void;
+}
+
+/** Options for {@link PluginHost.unload}. */
+export interface UnloadOptions {
+  /** Also unload plugins that depend on this one (dependents first). */
+  cascade?: boolean;
+  /** Recorded in the lifecycle history and events. */
+  reason?: string;
+}
