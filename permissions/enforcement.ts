@@ -116,8 +116,12 @@ export function describeEnforcement(runtime: RuntimeName, input: EnforcementInpu
       tier: "worker",
       filesystem: {
         mechanism: "deno-permissions",
-        enforced: true,
-        note: "the plugin directory itself is readable (its modules load from it)",
+        // Deno skips its read check for imports of any path under a node_modules directory
+        // (code and JSON, anywhere on the machine) when it runs with a node_modules directory,
+        // and no import hook exists to close it in-process: tested by attack.
+        enforced: false,
+        note: "reads outside the grants are denied, but a plugin can import (code and JSON) " +
+          "any file under any node_modules directory on the machine; use the process tier",
       },
       network: full ? { mechanism: "none", enforced: true, note: "full network was declared" } : {
         mechanism: list ? "deno-permissions+broker" : "deno-permissions",

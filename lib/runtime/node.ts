@@ -41,7 +41,18 @@ export function frameworkDirs(base: string): string[] {
   const marker = "/node_modules/comlink/";
   const i = comlinkFile.lastIndexOf(marker);
   const comlink = i >= 0 ? comlinkFile.slice(0, i + marker.length - 1) : dirname(comlinkFile);
-  return [lib, comlink, ...own];
+  // Node's permission model checks the path as opened, through symlinks (pnpm, workspaces, a
+  // linked node_modules): grant the lexical path Node resolves from as well as the real one.
+  const lexical: string[] = [];
+  for (let dir = dirname(lib);; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", "comlink");
+    if (existsSync(candidate)) {
+      if (candidate !== comlink) lexical.push(candidate);
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return [lib, comlink, ...lexical, ...own];
 }
 
 function ownPackageJson(from: string): string[] {

@@ -108,7 +108,11 @@ export async function startWorkerInstance(
       `Cannot load plugin "${name}": ${adapter.name} does not enforce ${
         missing.join(", ")
       } in the worker tier`,
-      { hint: "Run the host on Deno or Node, or relax requireEnforcement", plugin: name },
+      {
+        hint: 'Set "isolation": "process" in plugin.json (the kernel enforces it on Linux), ' +
+          "or relax requireEnforcement",
+        plugin: name,
+      },
     );
   }
   const env = declaredEnv(grants.env);

@@ -164,6 +164,7 @@ describe("matchesHost()", () => {
 describe("describeEnforcement()", () => {
   it("claims enforcement of permissions on Deno and Node, and none on Bun", () => {
     assert.deepEqual(unenforcedAreas(describeEnforcement("deno", { network: "none" })), [
+      "filesystem",
       "cpu",
       "process",
     ]);
