@@ -27,7 +27,9 @@ const echo = join(root, "echo.ts");
 writeFileSync(
   echo,
   `import { deserialize, serialize } from "node:v8";
-import { encodeFrame, FrameDecoder } from ${JSON.stringify(join(process.cwd(), "ffi", "ipc.ts"))};
+import { encodeFrame, FrameDecoder } from ${
+    JSON.stringify(join(process.cwd(), "lib", "protocol", "frames.ts"))
+  };
 const d = new FrameDecoder();
 process.stdin.on("data", (c) => { for (const f of d.push(c)) {
   const [, id, , payload] = deserialize(f.body);

@@ -63,7 +63,7 @@ export interface SandboxReport {
   processes: "rlimit" | "none";
   /** File descriptors: "rlimit" or "none". */
   fileDescriptors: "rlimit" | "none";
-  /** "seccomp": socket(AF_UNIX) and io_uring denied on every thread (settled by the child). */
+  /** "seccomp": the allow-list of `seccomp.ts` on every thread (settled by the child). */
   syscalls: "seccomp" | "none";
   /** Linux namespaces the child runs in. */
   namespaces: string[];

@@ -6,13 +6,14 @@
  * for each family and what each denial costs a plugin.
  *
  * Denied on purpose, with EPERM: the kernel keyrings (the child inherits the host's session
- * keyring), metadata changes (chmod, chown, utimes, xattr writes: Landlock does not cover
- * them), namespaces and mounts (a nested user namespace would give back every capability),
- * tracing, bpf, perf events, userfaultfd, io_uring (its SOCKET/CONNECT operations bypass
- * seccomp) and identity changes. Filtered by argument: socket() only for AF_INET and AF_INET6
- * (AF_UNIX would reach host sockets through the filesystem, AF_VSOCK the hypervisor; neither is
- * namespaced), socketpair() only for AF_UNIX, clone() without CLONE_NEW* flags, ioctl() without
- * the inode-flag and terminal-injection commands, and execve()/execveat() for the process tier.
+ * keyring), metadata writes by path and xattr writes (Landlock does not cover metadata; fchmod
+ * on a descriptor stays, copyFile needs it), namespaces and mounts (a nested user namespace
+ * would give back every capability), tracing, bpf, perf events, userfaultfd, io_uring (its
+ * SOCKET/CONNECT operations bypass seccomp) and identity changes. By argument: socket() only for
+ * AF_INET and AF_INET6 (AF_UNIX reaches host sockets through the filesystem, AF_VSOCK the
+ * hypervisor; neither is namespaced), socketpair() only for AF_UNIX, clone() without CLONE_NEW*
+ * flags, ioctl() without the inode-flag and terminal-injection requests. clone3() gets ENOSYS
+ * (seccomp cannot read its flags), execve()/execveat() EACCES in the process tier.
  *
  * Installed with SECCOMP_FILTER_FLAG_TSYNC, so it covers the runtime's existing threads too.
  * Before the filter goes on, the calling thread joins a fresh anonymous session keyring.
@@ -95,9 +96,9 @@ const ALLOWED: Readonly<Record<string, string>> = {
   "threads and processes": `fork/57/- vfork/58/- futex/202/98 futex_waitv/449/449
     futex_wake/454/454 futex_wait/455/455 futex_requeue/456/456 set_robust_list/273/99
     get_robust_list/274/100 set_tid_address/218/96 rseq/334/293 gettid/186/178 exit/60/93
-    exit_group/231/94 wait4/61/260 waitid/247/95 arch_prctl/158/- uretprobe/335/-
-    sched_yield/24/124 sched_getaffinity/204/123 sched_setaffinity/203/122
-    sched_getparam/143/121 sched_setparam/142/118 sched_getscheduler/145/120
+    exit_group/231/94 wait4/61/260 waitid/247/95 arch_prctl/158/- sched_yield/24/124
+    sched_getaffinity/204/123 sched_setaffinity/203/122 sched_getparam/143/121
+    sched_setparam/142/118 sched_getscheduler/145/120
     sched_setscheduler/144/119 sched_get_priority_max/146/125 sched_get_priority_min/147/126
     sched_rr_get_interval/148/127 sched_getattr/315/275 sched_setattr/314/274 getcpu/309/168
     getpriority/140/141 setpriority/141/140 ioprio_get/252/31 ioprio_set/251/30`,
@@ -105,7 +106,7 @@ const ALLOWED: Readonly<Record<string, string>> = {
     rt_sigpending/127/136 rt_sigtimedwait/128/137 rt_sigsuspend/130/133
     rt_sigqueueinfo/129/138 rt_tgsigqueueinfo/297/240 sigaltstack/131/132 kill/62/129
     tkill/200/130 tgkill/234/131 pause/34/- alarm/37/- getitimer/36/102 setitimer/38/103
-    pidfd_open/434/434 pidfd_send_signal/424/424 restart_syscall/219/128`,
+    pidfd_open/434/434 pidfd_send_signal/424/424 restart_syscall/219/128 uretprobe/335/-`,
   "time": `clock_gettime/228/113 clock_getres/229/114 clock_nanosleep/230/115
     nanosleep/35/101 gettimeofday/96/169 time/201/- times/100/153 timer_create/222/107
     timer_settime/223/110 timer_gettime/224/108 timer_getoverrun/225/109
@@ -146,8 +147,8 @@ const DENIED: Readonly<Record<string, string>> = {
     capset/126/91`,
 };
 
-/** Syscalls whose answer depends on an argument (see `argumentRule`). */
-const FILTERED = `socket/41/198 socketpair/53/199 clone/56/220 clone3/435/435 ioctl/16/29
+/** Answers of their own: by argument (see `ruleCode`), ENOSYS (clone3), by tier (execve). */
+const SPECIAL = `socket/41/198 socketpair/53/199 clone/56/220 ioctl/16/29 clone3/435/435
   execve/59/221 execveat/322/281`;
 
 interface ArchInfo {
@@ -224,7 +225,7 @@ export function seccompRules(arch: string, options: SeccompOptions = {}): Seccom
   };
   for (const [family, table] of Object.entries(ALLOWED)) add(family, table, () => "allow");
   for (const [family, table] of Object.entries(DENIED)) add(family, table, () => "EPERM");
-  add("filtered", FILTERED, (name) => {
+  add("special", SPECIAL, (name) => {
     if (name === "clone3") return "ENOSYS"; // its flags sit in memory seccomp cannot read
     if (name === "execve" || name === "execveat") {
       return options.denyExec === true ? "EACCES" : "allow";

@@ -6,7 +6,8 @@
  * Start-up, before any plugin code runs: move the channel (fd 0 in, fd 1 out) to private
  * close-on-exec fds, point fd 0 at /dev/null and fd 1 at stderr (a plugin's console.log cannot
  * corrupt the channel), drop the runtime's own environment variables, install the seccomp filter
- * (no AF_UNIX sockets, no io_uring, no execve: no subprocess) on every thread, then wait for LOAD.
+ * (`sandbox/seccomp.ts`: a default-deny allow-list, plus no execve: no subprocess) on every
+ * thread, then wait for LOAD.
  *
  * Frames (`lib/protocol/frames.ts` types, bodies are `node:v8` serialized; host and child run the same runtime):
  * - host -> child LOAD `{ name, version, entryUrl, maxFrameBytes, dropEnv }`
