@@ -20,6 +20,8 @@ import type { TrustStore } from "../trust/trust_store.ts";
 export interface PreparedPackage {
   /** Manifest with paths in the original directory. */
   manifest: Manifest;
+  /** True when `codeDir` is the host's private copy of the verified bytes. */
+  privateCopy: boolean;
   /** Where the code is loaded from (the private copy, or the original directory). */
   codeDir: string;
   /** Manifest with the entry and in-package read grants pointing into `codeDir`. */
@@ -97,6 +99,7 @@ export async function preparePackage(
   if (!decision.allowed || !options.policy.requireSignature) {
     return {
       ...base,
+      privateCopy: false,
       codeDir: snapshot.dir,
       codeManifest: manifest,
       cleanup: () => Promise.resolve(),
@@ -127,6 +130,7 @@ export async function preparePackage(
   }
   return {
     ...base,
+    privateCopy: true,
     codeDir,
     codeManifest,
     cleanup: () => rm(copyRoot, { recursive: true, force: true }),

@@ -235,6 +235,7 @@ export class Starter {
     const { startProcessInstance } = await import("../tiers/process.ts");
     const { instance, enforcement } = await startProcessInstance({
       manifest: this.effectiveLimits(prepared.codeManifest),
+      privateCopy: prepared.privateCopy,
       ...this.#childOptions(entry, adapter),
     });
     entry.record.enforcement = enforcement;

@@ -24,6 +24,7 @@ import { exposeGuarded } from "../broker/guarded_endpoint.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
 import { CallEngine } from "./engine.ts";
 import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
+import { shareCopyWithSandbox } from "./_share.ts";
 import { ProcessTransport } from "./_process_transport.ts";
 import { PROXY_PORT } from "../protocol/messages.ts";
 import { describeProcessTier } from "../../permissions/child_enforcement.ts";
@@ -43,6 +44,8 @@ export interface ProcessStartOptions extends InstanceCallbacks {
   loadTimeoutMs: number;
   /** How long a stopping child may take before it is killed. Default 2000. */
   shutdownTimeoutMs?: number;
+  /** True when `manifest.dir` is the host's private copy of the verified bytes. */
+  privateCopy?: boolean;
 }
 
 /** Threads the JS runtime adds on top of the launcher's base (libuv/tokio/Bun pools, koffi). */
@@ -94,6 +97,8 @@ export async function startProcessInstance(
     ]);
   const hostUid = process.getuid?.() ?? -1;
   const sandboxUid = launcher.allocateSandboxUid();
+  // A root host's verified copy is root-owned 0700: share it read-only with this child's group.
+  if (hostUid === 0 && options.privateCopy === true) shareCopyWithSandbox(manifest.dir, sandboxUid);
   const probe = probeSandbox(hostUid, sandboxUid);
   if (!probe.namespaces && options.requireSandbox) {
     throw new PluginError(
