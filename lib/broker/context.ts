@@ -96,7 +96,7 @@ export interface ContextApi {
  * only read a key can never change the host's object. Only a function or an object with methods
  * (a logger, a database client) becomes a proxy, on a port of its own, that can call those methods
  * and nothing else (see {@link declaredMethods}). `registerHook` forwards each hook name once per
- * plugin, at most `maxHooks` names. `fetch` goes through the plugin's fetch broker (see
+ * plugin and priority, at most `maxHooks` names. `fetch` goes through the plugin's fetch broker (see
  * {@link createFetchBroker}): it streams the body and stops reading at `maxResponseBytes`, gives
  * up after `fetchTimeoutMs`, and `[DISPOSE]()` aborts whatever is still in flight.
  *
@@ -120,7 +120,7 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
   const read = new Set(options.read);
   const write = new Set(options.write);
   const maxHooks = options.maxHooks ?? 256;
-  const hooks = new Set<string>();
+  const hooks = new Map<string, number>();
   const broker = createFetchBroker({
     plugin,
     network: options.network,
@@ -216,10 +216,11 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
       if (!isHookName(name)) {
         throw new TypeError(`Cannot register hook "${String(name)}": not a hook name`);
       }
-      // The host adds one handler per forwarded registration: a name goes through once, or one
-      // `hooks.run` would call the plugin once per repeat.
-      if (hooks.has(name)) return Promise.resolve();
-      if (hooks.size >= maxHooks) {
+      // A repeat goes through only with a new priority (the host then replaces the handler, so
+      // one `hooks.run` still calls the plugin once).
+      const p = typeof priority === "number" && Number.isInteger(priority) ? priority : -1;
+      if (hooks.has(name) && hooks.get(name) === p) return Promise.resolve();
+      if (!hooks.has(name) && hooks.size >= maxHooks) {
         deny(
           "hook",
           name,
@@ -227,11 +228,8 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
           "Register fewer distinct hooks",
         );
       }
-      hooks.add(name);
-      options.onHook?.(
-        name,
-        typeof priority === "number" && Number.isInteger(priority) ? priority : -1,
-      );
+      hooks.set(name, p);
+      options.onHook?.(name, p);
       return Promise.resolve();
     },
     [DISPOSE](): void {

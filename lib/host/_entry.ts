@@ -19,7 +19,8 @@ export interface Entry {
   record: PluginRecord | undefined;
   plugin: Plugin | undefined;
   cleanup: (() => Promise<void>) | undefined;
-  hookUnregister: (() => void)[];
+  /** One registration per hook name: registering a hook again replaces it (new priority). */
+  hookUnregister: Map<string, () => void>;
   hookPriorities: Map<string, number>;
   reloading: Promise<void> | undefined;
   reloadAgain: boolean;
@@ -61,7 +62,7 @@ export function newEntry(
     record: undefined,
     plugin: undefined,
     cleanup: undefined,
-    hookUnregister: [],
+    hookUnregister: new Map(),
     hookPriorities: new Map(),
     reloading: undefined,
     reloadAgain: false,

@@ -187,7 +187,11 @@ export class Service {
     const priority = entry.hookPriorities.get(hook) ?? record.manifest.hooks[hook] ??
       HookPriority.NORMAL;
     const timeoutMs = this.#deps.options.hookTimeoutMs ?? 5000;
-    entry.hookUnregister.push(
+    // One registration per hook and plugin: a hook exported in `hooks` and registered again
+    // with ctx.hooks.on (or registered twice) replaces the old one, with the newest priority.
+    entry.hookUnregister.get(hook)?.();
+    entry.hookUnregister.set(
+      hook,
       this.hooks.register(hook, {
         plugin: name,
         priority,
@@ -202,7 +206,8 @@ export class Service {
    * @param entry the plugin's entry
    */
   removeHooks(entry: PluginEntry): void {
-    for (const u of entry.hookUnregister.splice(0)) u();
+    for (const u of entry.hookUnregister.values()) u();
+    entry.hookUnregister.clear();
     this.hooks.removePlugin(entry.record.manifest.name);
   }
 
