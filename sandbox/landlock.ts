@@ -65,6 +65,7 @@ const EXECUTE = 1n << 0n;
 const WRITE_FILE = 1n << 1n;
 const READ_FILE = 1n << 2n;
 const READ_DIR = 1n << 3n;
+const MAKE_SYM = 1n << 12n;
 const TRUNCATE = 1n << 14n;
 const IOCTL_DEV = 1n << 15n;
 const FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV;
@@ -114,7 +115,9 @@ export function applyLandlock(sys: LandlockSys, policy: LandlockPolicy): Landloc
   try {
     const rules: Array<[string, bigint]> = [
       ...policy.read.map((p): [string, bigint] => [p, READ]),
-      ...policy.write.map((p): [string, bigint] => [p, fsAll]),
+      // No symlink creation, even in a write grant: a link planted there after another plugin's
+      // load-time check would lead that plugin (Node follows links inside grants) outside.
+      ...policy.write.map((p): [string, bigint] => [p, fsAll & ~MAKE_SYM]),
       ...(policy.list ?? []).map((p): [string, bigint] => [p, READ_DIR]),
       ["/dev/null", READ_FILE | WRITE_FILE],
     ];
