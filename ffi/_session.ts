@@ -19,7 +19,6 @@ import { KIND_CALL, type Request } from "../lib/protocol/messages.ts";
 import { FRAME_TYPES } from "../lib/protocol/frames.ts";
 import type { Frame } from "../lib/protocol/frames.ts";
 import type { NativeLimits, SandboxReport } from "../sandbox/launcher.ts";
-import { sampleProcess } from "../lib/proc_sample.ts";
 import type { NativeMetrics } from "./native_types.ts";
 import { answerContext, countSockets } from "./_session_support.ts";
 import type { ContextCallback } from "./_session_support.ts";
@@ -102,7 +101,7 @@ export class NativeTransport implements Transport {
   /** Records the real pid and starts the sampling baselines. */
   activate(pid: number): void {
     this.#ch.pid = pid;
-    const m = sampleProcess(pid);
+    const m = this.#ch.sample();
     this.#baseRssKb = (m?.rssBytes ?? 0) / 1024;
     if (this.#o.countSockets) this.#baseSockets = countSockets(pid);
   }
@@ -130,19 +129,12 @@ export class NativeTransport implements Transport {
   }
 
   stats(): Record<string, number> {
-    const m = this.metrics();
-    return m === null ? {} : {
-      rssBytes: m.rssBytes,
-      cpuMs: m.cpuMs,
-      threads: m.threads,
-      fds: m.fdCount,
-      connections: m.connectionCount,
-    };
+    return this.#ch.stats();
   }
 
   /** A procfs sample of the plugin process, or null once it is gone. */
   metrics(): NativeMetrics | null {
-    return this.#ch.gone || this.#ch.pid <= 0 ? null : sampleProcess(this.#ch.pid);
+    return this.#ch.sample();
   }
 
   async close(graceMs: number): Promise<void> {
@@ -160,13 +152,7 @@ export class NativeTransport implements Transport {
   }
 
   #violation(what: string): void {
-    this.#sink?.fail(
-      new PluginError("ERR_IPC", this.#msg(`the child sent ${what}`), {
-        plugin: this.#o.name,
-        hint: "The plugin broke the host protocol and was stopped; it may be hostile",
-      }),
-      "protocol",
-    );
+    this.#sink?.violation(what);
   }
 
   #onFrame(frame: Frame): void {
@@ -257,7 +243,7 @@ export class NativeTransport implements Transport {
 
   #check(): void {
     if (this.#inflight.size === 0) return this.#stopWatchdog();
-    const m = sampleProcess(this.#ch.pid);
+    const m = this.#ch.sample();
     if (m === null) return;
     const { limits } = this.#o;
     let over: string | null = null;

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { dirname, fileURLToPath } from "./_paths.ts";
+import { findUp } from "../find_up.ts";
 import { Worker } from "node:worker_threads";
 import { serializeError } from "../errors.ts";
 import { entryUrl } from "./_entry_url.ts";
@@ -36,31 +36,16 @@ export function createNodeAdapter(): RuntimeAdapter {
  */
 export function frameworkDirs(base: string): string[] {
   const lib = dirname(dirname(fileURLToPath(base)));
-  const own = ownPackageJson(lib);
+  const own = findUp(lib, "package.json");
   const comlinkFile = fileURLToPath(import.meta.resolve("comlink"));
   const marker = "/node_modules/comlink/";
   const i = comlinkFile.lastIndexOf(marker);
   const comlink = i >= 0 ? comlinkFile.slice(0, i + marker.length - 1) : dirname(comlinkFile);
   // Node's permission model checks the path as opened, through symlinks (pnpm, workspaces, a
   // linked node_modules): grant the lexical path Node resolves from as well as the real one.
-  const lexical: string[] = [];
-  for (let dir = dirname(lib);; dir = dirname(dir)) {
-    const candidate = join(dir, "node_modules", "comlink");
-    if (existsSync(candidate)) {
-      if (candidate !== comlink) lexical.push(candidate);
-      break;
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return [lib, comlink, ...lexical, ...own];
-}
-
-function ownPackageJson(from: string): string[] {
-  for (let dir = from;; dir = dirname(dir)) {
-    const candidate = join(dir, "package.json");
-    if (existsSync(candidate)) return [candidate];
-    if (dirname(dir) === dir) return [];
-  }
+  const lexical = findUp(dirname(lib), join("node_modules", "comlink"));
+  const extra = lexical === undefined || lexical === comlink ? [] : [lexical];
+  return [lib, comlink, ...extra, ...(own === undefined ? [] : [own])];
 }
 
 function spawnNode(req: SpawnRequest): WorkerHandle {

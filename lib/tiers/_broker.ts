@@ -11,8 +11,8 @@ import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import type { NetworkGrant } from "../../permissions/grants.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
-import { existsSync, realpathSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { realpathSync } from "node:fs";
+import { findUp } from "../find_up.ts";
 
 /** A plugin's broker, and how to bind it to the instance that serves it. */
 export interface Broker {
@@ -81,9 +81,6 @@ export function declaredEnv(names: readonly string[]): Record<string, string> {
  * @returns zero or one path
  */
 export function packageJsonAbove(from: string): string[] {
-  for (let dir = from;; dir = dirname(dir)) {
-    const candidate = join(dir, "package.json");
-    if (existsSync(candidate)) return [realpathSync(candidate)];
-    if (dirname(dir) === dir) return [];
-  }
+  const found = findUp(from, "package.json");
+  return found === undefined ? [] : [realpathSync(found)];
 }

@@ -24,14 +24,6 @@ export interface ChildStart {
 }
 
 type Listener = (event: MessageEvent) => void;
-export type Sample = {
-  rssBytes: number;
-  cpuMs: number;
-  threads: number;
-  fdCount: number;
-  connectionCount: number;
-};
-
 /**
  * Frames to and from a process-tier child: v8-serialized `[kind, id, name, payload]` requests and
  * `[id, ok, value]` replies (validated by the engine), Comlink context messages, and the sandbox
@@ -44,10 +36,7 @@ export class ProcessTransport implements Transport {
   #started = false;
   #ctx = new Set<Listener>();
   #onClose: (() => void) | undefined;
-  #o: {
-    onStarted: (start: ChildStart) => number;
-    sample: (pid: number) => Sample | null;
-  };
+  #onStarted: (start: ChildStart) => number;
 
   constructor(
     child: ChildProcessWithoutNullStreams,
@@ -55,11 +44,10 @@ export class ProcessTransport implements Transport {
       name: string;
       maxFrameBytes: number;
       onStarted: (start: ChildStart) => number;
-      sample: (pid: number) => Sample | null;
     },
   ) {
     this.#name = o.name;
-    this.#o = o;
+    this.#onStarted = o.onStarted;
     this.#ch = new ChildChannel(child, {
       name: o.name,
       maxFrameBytes: o.maxFrameBytes,
@@ -88,15 +76,7 @@ export class ProcessTransport implements Transport {
   }
 
   stats(): Record<string, number> {
-    const m = this.#ch.gone || this.#ch.pid <= 0 ? null : this.#o.sample(this.#ch.pid);
-    if (m === null) return {};
-    return {
-      rssBytes: m.rssBytes,
-      cpuMs: m.cpuMs,
-      threads: m.threads,
-      fds: m.fdCount,
-      connections: m.connectionCount,
-    };
+    return this.#ch.stats();
   }
 
   async close(graceMs: number): Promise<void> {
@@ -144,13 +124,7 @@ export class ProcessTransport implements Transport {
   }
 
   #violation(what: string): void {
-    this.#sink?.fail(
-      new PluginError("ERR_IPC", `Cannot continue plugin "${this.#name}": it sent ${what}`, {
-        plugin: this.#name,
-        hint: "The plugin broke the host protocol and was stopped; it may be hostile",
-      }),
-      "protocol",
-    );
+    this.#sink?.violation(what);
   }
 
   #onFrame(frame: Frame): void {
@@ -191,7 +165,7 @@ export class ProcessTransport implements Transport {
         this.#started = true;
         const arg = frame.header.landlock;
         try {
-          this.#ch.pid = this.#o.onStarted({
+          this.#ch.pid = this.#onStarted({
             nsPid: Number(frame.header.pid),
             seccomp: frame.header.seccomp === true,
             landlock: typeof arg === "object" && arg !== null ? arg : null,

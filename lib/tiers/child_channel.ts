@@ -9,6 +9,7 @@
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { constants } from "node:os";
 import { PluginError } from "../errors.ts";
+import { type ProcessSample, sampleProcess } from "../proc_sample.ts";
 import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../protocol/frames.ts";
 import type { Frame } from "../protocol/frames.ts";
 
@@ -110,6 +111,23 @@ export class ChildChannel {
   /** Whether stderr says the runtime ran out of memory. */
   stderrSaysOutOfMemory(): boolean {
     return /out of memory|heap limit|allocation failed|OOM/i.test(this.#stderr);
+  }
+
+  /** A procfs sample of the plugin's process, or null before its pid is known or once it is gone. */
+  sample(): ProcessSample | null {
+    return this.#end !== undefined || this.#pid <= 0 ? null : sampleProcess(this.#pid);
+  }
+
+  /** The sample in the shape of a stats reply (`{}` when there is none). */
+  stats(): Record<string, number> {
+    const m = this.sample();
+    return m === null ? {} : {
+      rssBytes: m.rssBytes,
+      cpuMs: m.cpuMs,
+      threads: m.threads,
+      fds: m.fdCount,
+      connections: m.connectionCount,
+    };
   }
 
   /** SIGKILLs the plugin and the launcher (unshare --kill-child takes the pid namespace along). */

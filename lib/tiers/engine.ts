@@ -84,6 +84,7 @@ export class CallEngine implements PluginInstance {
     this.#t.connect({
       reply: (message) => this.#onMessage(message),
       fail: (error, kind) => this.#fail(error, kind),
+      violation: (what) => this.#violation(what),
     });
   }
 

@@ -24,6 +24,7 @@ import { exposeGuarded } from "../broker/guarded_endpoint.ts";
 import type { InstanceCallbacks, PluginInstance } from "./types.ts";
 import { CallEngine } from "./engine.ts";
 import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
+import { findUp } from "../find_up.ts";
 import { shareCopyWithSandbox } from "./_share.ts";
 import { ProcessTransport } from "./_process_transport.ts";
 import { PROXY_PORT } from "../protocol/messages.ts";
@@ -86,14 +87,13 @@ export async function startProcessInstance(
       { hint: 'Use isolation "worker" on this platform', plugin: name },
     );
   }
-  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, procfs, sampler] =
+  const [{ probeSandbox }, launcher, { runtimeCommand }, { jsLandlockPolicy }, procfs] =
     await Promise.all([
       import("../../sandbox/probe.ts"),
       import("../../sandbox/launcher.ts"),
       import("../../sandbox/runtime_cmd.ts"),
       import("../../sandbox/js_policy.ts"),
       import("../../sandbox/procfs.ts"),
-      import("../proc_sample.ts"),
     ]);
   const hostUid = process.getuid?.() ?? -1;
   const sandboxUid = launcher.allocateSandboxUid();
@@ -194,7 +194,6 @@ export async function startProcessInstance(
   const transport = new ProcessTransport(child, {
     name,
     maxFrameBytes: MAX_FRAME_BYTES,
-    sample: (pid) => sampler.sampleProcess(pid),
     onStarted: (start) => {
       landlocked = start.landlock?.filesystem === true;
       seccomp = start.seccomp;
@@ -262,9 +261,6 @@ function frameworkRoot(): string {
 
 /** The package directory (real path) of `pkg` as Node resolution would find it from `from`. */
 function findPackage(from: string, pkg: string): string[] {
-  for (let dir = from;; dir = dirname(dir)) {
-    const candidate = join(dir, "node_modules", pkg);
-    if (existsSync(candidate)) return [realpathSync(candidate)];
-    if (dirname(dir) === dir) return [];
-  }
+  const found = findUp(from, join("node_modules", pkg));
+  return found === undefined ? [] : [realpathSync(found)];
 }

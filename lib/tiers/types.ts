@@ -67,6 +67,11 @@ export interface TransportSink {
   reply(message: unknown): void;
   /** The transport failed on its own: the plugin exited, crashed or broke the frame format. */
   fail(error: PluginError, kind: FailureKind): void;
+  /**
+   * The plugin sent something the protocol does not allow (`what`, e.g. "a second sandbox
+   * report"): the engine fails it with the one `ERR_IPC` error of every tier.
+   */
+  violation(what: string): void;
 }
 
 /**

@@ -189,15 +189,7 @@ class WorkerTransport implements Transport {
 
   connect(sink: TransportSink): void {
     this.#port.onmessage = (event: MessageEvent) => sink.reply(event.data);
-    this.#port.onmessageerror = () =>
-      sink.fail(
-        new PluginError(
-          "ERR_IPC",
-          `Cannot continue plugin "${this.#name}": it sent a message that cannot be read`,
-          { plugin: this.#name, hint: "The plugin broke the host protocol and was stopped" },
-        ),
-        "protocol",
-      );
+    this.#port.onmessageerror = () => sink.violation("a message that cannot be read");
     this.#worker.onExit((reason) => sink.fail(crashError(this.#name, reason), heapOf(reason)));
   }
 
