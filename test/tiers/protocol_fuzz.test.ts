@@ -223,3 +223,52 @@ describe("a worker plugin posting on its own call port", () => {
     });
   }
 });
+
+describe("the guarded context endpoint against hostile Comlink traffic", () => {
+  it("never throws in the host and still answers a proper call afterwards", async () => {
+    const { exposeGuarded } = await import("../../lib/broker/guarded_endpoint.ts");
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    process.on("unhandledRejection", onUncaught);
+    const { port1, port2 } = new MessageChannel();
+    let pings = 0;
+    const close = exposeGuarded({ ping: () => ++pings, store: { secret: 1 } } as object, port1, {
+      plugin: "fuzz",
+    });
+    const replies = new Map<string, unknown>();
+    port2.addEventListener("message", (e: MessageEvent) => {
+      const id = (e.data as { id?: unknown } | null)?.id;
+      if (typeof id === "string") replies.set(id, e.data);
+    });
+    port2.start();
+    try {
+      const r = rng(4242);
+      // RELEASE is left out: it ends the plugin's own channel by design (Comlink detaches), which
+      // harms only that plugin.
+      const types = ["GET", "SET", "APPLY", "CONSTRUCT", "ENDPOINT", "NOPE", 7, null];
+      const paths = [[], ["ping"], ["store", "secret"], ["__proto__"], ["ping", "call"], "x", null];
+      const args = [undefined, [], [{ type: "RAW", value: 1 }], [{ type: "HANDLER" }], "x", [null]];
+      for (let i = 0; i < 2000; i++) {
+        const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T;
+        const message = r() < 0.1
+          ? pick<unknown>([null, 1, "s", [], new Uint8Array(4), { id: {} }])
+          : { id: `f${i}`, type: pick(types), path: pick(paths), argumentList: pick(args) };
+        port2.postMessage(message);
+      }
+      await new Promise((res) => setTimeout(res, 50));
+      port2.postMessage({ id: "proper", type: "APPLY", path: ["ping"], argumentList: [] });
+      for (let i = 0; i < 100 && !replies.has("proper"); i++) {
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      assert.deepEqual(replies.get("proper"), { id: "proper", type: "RAW", value: pings });
+      assert.ok(pings >= 1);
+    } finally {
+      close();
+      port2.close();
+      process.off("uncaughtException", onUncaught);
+      process.off("unhandledRejection", onUncaught);
+    }
+    assert.deepEqual(uncaught, []);
+  });
+});
