@@ -35,6 +35,8 @@ export class NativeSession implements NativePlugin {
       name: options.name,
       transport: this.#t,
       shutdownGraceMs: options.shutdownTimeoutMs,
+      anyMethod: true,
+      ...(options.calls !== undefined ? { calls: options.calls } : {}),
       onFailure: (instance, failure) => {
         this.#reason ??= failure.kind === "heap" ? "resource" : failure.kind;
         options.onFailure?.(instance, failure);

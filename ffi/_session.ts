@@ -10,6 +10,7 @@ import { isErrorCode, PluginError } from "../lib/errors.ts";
 import type { ErrorCode } from "../lib/errors.ts";
 import { ChildChannel, type ChildEnd } from "../lib/tiers/child_channel.ts";
 import type {
+  CallLimits,
   InstanceFailure,
   PluginInstance,
   Transport,
@@ -26,6 +27,8 @@ import type { ContextCallback } from "./_session_support.ts";
 /** Session settings. */
 export interface SessionOptions {
   name: string;
+  /** In-flight and queue bounds of calls. */
+  calls?: CallLimits;
   limits: NativeLimits;
   enforcement: SandboxReport;
   maxFrameBytes: number;
@@ -201,11 +204,19 @@ export class NativeTransport implements Transport {
     if (sink === undefined) return;
     if (status !== 0) {
       const text = new TextDecoder().decode(frame.body.subarray(0, 4096));
-      const code = STATUS_CODES[status] ?? "ERR_PLUGIN_THREW";
+      // Only "no such method" is the ABI's own meaning; any other status is the plugin's word,
+      // so it arrives as ERR_PLUGIN_THREW with the status's code in pluginCode.
+      const said = STATUS_CODES[status];
+      const code = said === "ERR_METHOD_NOT_FOUND" ? said : "ERR_PLUGIN_THREW";
       const message = this.#msg(
         `"${call.method}" returned status ${status}${text ? `: ${text}` : ""}`,
       );
-      return sink.reply([frame.id, 0, { name: "PluginError", code, message }]);
+      const pluginCode = said !== undefined && said !== code ? { pluginCode: said } : {};
+      return sink.reply([
+        frame.id,
+        0,
+        new PluginError(code, message, { plugin: this.#o.name, ...pluginCode }),
+      ]);
     }
     if (call.binary) return sink.reply([frame.id, 1, frame.body]);
     if (frame.body.length === 0) return sink.reply([frame.id, 1, undefined]);
@@ -214,7 +225,11 @@ export class NativeTransport implements Transport {
       value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(frame.body));
     } catch {
       const message = this.#msg(`"${call.method}" returned output that is not UTF-8 JSON`);
-      return sink.reply([frame.id, 0, { name: "PluginError", code: "ERR_PLUGIN_THREW", message }]);
+      return sink.reply([
+        frame.id,
+        0,
+        new PluginError("ERR_PLUGIN_THREW", message, { plugin: this.#o.name }),
+      ]);
     }
     sink.reply([frame.id, 1, value]);
   }

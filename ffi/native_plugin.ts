@@ -43,10 +43,11 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FRAME_TYPES } from "../lib/protoc
 import { findDescendant } from "../sandbox/procfs.ts";
 import { NativeSession } from "./_native_session.ts";
 import type { NativePlugin } from "./native_types.ts";
-import type { InstanceFailure, PluginInstance } from "../lib/tiers/types.ts";
+import type { CallLimits, InstanceFailure, PluginInstance } from "../lib/tiers/types.ts";
 
 export type { NativeLimits, SandboxReport } from "../sandbox/launcher.ts";
 export type { NativeExit, NativeMetrics, NativePlugin } from "./native_types.ts";
+export type { CallLimits } from "../lib/tiers/types.ts";
 
 /** Filesystem grant: absolute paths only. */
 export type NativeFilesystem = "none" | { read: string[]; write: string[] };
@@ -87,6 +88,8 @@ export interface NativePluginOptions {
   sandboxUid?: number;
   /** Largest frame in bytes. Default 64 MiB. */
   maxFrameBytes?: number;
+  /** In-flight and queue bounds of calls. */
+  calls?: CallLimits;
 }
 
 /** Child entry next to this module, with this module's extension (.ts source, .js in dist/). */
@@ -214,6 +217,7 @@ export async function launchNativePlugin(
     callTimeoutMs: options.callTimeoutMs ?? 30_000,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 2000,
     countSockets: network !== "none",
+    ...(options.calls !== undefined ? { calls: options.calls } : {}),
     sandboxed: enforcement.sandboxed,
     ...(onFailure === undefined ? {} : { onFailure }),
     ...(options.context === undefined ? {} : { context: options.context }),

@@ -31,7 +31,8 @@ export const ERROR_CODES = {
   ERR_PLUGIN_NOT_ACTIVE: "the plugin is not active (paused, unloading or unloaded)",
   ERR_METHOD_NOT_FOUND: "the plugin does not export the called method",
   ERR_PLUGIN_INIT: "the plugin module failed to import or its init() threw",
-  ERR_PLUGIN_THREW: "a plugin method threw an error without a bulkhead code",
+  ERR_PLUGIN_THREW:
+    "a plugin threw or reported an error; the code it gave, if any, is in `pluginCode` (never a host decision)",
   ERR_RUNTIME_UNSUPPORTED: "the current runtime cannot enforce what the policy requires",
   ERR_SIGNATURE_INVALID: "a signature or signed statement does not verify",
   ERR_UNTRUSTED: "the plugin is not signed by a trusted key, or its key or digest is revoked",
@@ -50,6 +51,7 @@ export const ERROR_CODES = {
   ERR_SANDBOX: "the sandbox launcher could not start or the kernel refused a restriction",
   ERR_HOST_CLOSED: "the host was closed",
   ERR_INVALID_INPUT: "a value a plugin or caller passed is malformed (bad URL, unclonable value)",
+  ERR_BUSY: "a plugin's call queue is full (maxInFlight calls running and maxQueued waiting)",
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */
@@ -73,6 +75,8 @@ export interface PluginErrorOptions {
   plugin?: string;
   /** Every problem found, for validation errors. */
   issues?: Issue[];
+  /** The code a plugin gave its own error (only on `ERR_PLUGIN_THREW` and `ERR_PLUGIN_INIT`). */
+  pluginCode?: string;
 }
 
 /**
@@ -93,6 +97,12 @@ export class PluginError extends Error {
   readonly plugin: string | undefined;
   /** Every problem found (validation errors), each with a field path. */
   readonly issues: Issue[];
+  /**
+   * The code the plugin put on its own error, kept apart from `code` so that a plugin cannot
+   * pass its words off as a host decision (a thrown `{ code: "ERR_CALL_TIMEOUT" }` arrives as
+   * `ERR_PLUGIN_THREW` with `pluginCode: "ERR_CALL_TIMEOUT"`).
+   */
+  readonly pluginCode: string | undefined;
 
   /**
    * Creates an error with a stable code; `hint` defaults to the code's entry in
@@ -109,6 +119,7 @@ export class PluginError extends Error {
     this.hint = options.hint ?? ERROR_CODES[code];
     this.plugin = options.plugin;
     this.issues = options.issues ?? [];
+    this.pluginCode = options.pluginCode;
   }
 }
 
@@ -121,6 +132,7 @@ export interface SerializedError {
   plugin?: string;
   stack?: string;
   issues?: Issue[];
+  pluginCode?: string;
 }
 
 /**
@@ -134,22 +146,63 @@ export interface SerializedError {
  * ```
  */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    const e = error as Error & {
-      code?: unknown;
-      hint?: unknown;
-      plugin?: unknown;
-      issues?: unknown;
-    };
-    const out: SerializedError = { name: e.name, message: e.message };
-    if (typeof e.code === "string") out.code = e.code;
-    if (typeof e.hint === "string") out.hint = e.hint;
-    if (typeof e.plugin === "string") out.plugin = e.plugin;
-    if (typeof e.stack === "string") out.stack = e.stack;
-    if (Array.isArray(e.issues)) out.issues = e.issues as Issue[];
-    return out;
+  // Total: a plugin may throw anything (a null-prototype object, a Proxy, getters that throw).
+  try {
+    if (error instanceof Error) {
+      const e = error as Error & Record<string, unknown>;
+      const out: SerializedError = {
+        name: stringField(e, "name") ?? "Error",
+        message: stringField(e, "message") ?? "",
+      };
+      for (const key of ["code", "hint", "plugin", "stack", "pluginCode"] as const) {
+        const v = stringField(e, key);
+        if (v !== undefined) out[key] = v;
+      }
+      const issues = field(e, "issues");
+      if (Array.isArray(issues)) out.issues = issuesFrom(issues);
+      return out;
+    }
+  } catch {
+    // fall through to the plain description
   }
-  return { name: "Error", message: String(error) };
+  return { name: "Error", message: describe(error) };
+}
+
+function field(o: Record<string, unknown>, key: string): unknown {
+  try {
+    return o[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function stringField(o: Record<string, unknown>, key: string): string | undefined {
+  const v = field(o, key);
+  return typeof v === "string" ? v : undefined;
+}
+
+function issuesFrom(list: unknown[]): Issue[] {
+  const out: Issue[] = [];
+  for (const i of list.slice(0, 1000)) {
+    if (typeof i !== "object" || i === null) continue;
+    const path = stringField(i as Record<string, unknown>, "path");
+    const message = stringField(i as Record<string, unknown>, "message");
+    if (path !== undefined && message !== undefined) out.push({ path, message });
+  }
+  return out;
+}
+
+/** Text for any thrown value, never throwing. */
+function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return "an error value that cannot be described";
+    }
+  }
 }
 
 /**

@@ -230,6 +230,10 @@ export async function servePlugin(
     }
   });
   call.start?.();
+  // Node builds MessageEvent lazily (it loads undici's WebIDL classes: 50-100 ms of CPU) at a
+  // worker's first message. Touching it here moves that cost from the first call into the load:
+  // with dozens of fresh plugins on two cores, first calls otherwise miss a 1 s deadline.
+  void (globalThis as { MessageEvent?: unknown }).MessageEvent;
   const info: ReadyInfo = {
     methods: Object.keys(methods),
     hooks: [...hookHandlers.keys()],

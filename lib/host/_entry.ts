@@ -25,6 +25,9 @@ export interface Entry {
   reloading: Promise<void> | undefined;
   reloadAgain: boolean;
   fingerprint: string | undefined;
+  /** Restarts after failures in a row (backoff), and when the last one happened. */
+  restarts: number;
+  restartedAt: number;
 }
 
 /** An entry whose directory held a valid manifest when first seen: the host keeps its record. */
@@ -67,5 +70,7 @@ export function newEntry(
     reloading: undefined,
     reloadAgain: false,
     fingerprint: undefined,
+    restarts: 0,
+    restartedAt: 0,
   };
 }

@@ -35,6 +35,7 @@ export interface FailureHost {
 export class Failures {
   #deps: FailureDeps;
   #host: FailureHost;
+  #sleepers = new Set<() => void>();
 
   /**
    * @param deps host options, logger, audit log, events
@@ -118,6 +119,24 @@ export class Failures {
     }
   }
 
+  /** Ends every restart backoff now (the host is closing: the restarts then do not happen). */
+  cancelRestarts(): void {
+    for (const wake of this.#sleepers) wake();
+    this.#sleepers.clear();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
   /**
    * Handles a failed instance: the plugin fails, its instance stops, the failure counts as a
    * violation, and the plugin restarts when `restartOnFailure` says so.
@@ -167,6 +186,11 @@ export class Failures {
         : 0,
     });
     if (!unmounted && this.#deps.options.restartOnFailure === true && !this.#deps.isClosed()) {
+      // Exponential backoff: 100 ms, 200 ms, ... up to 10 s; a minute without failure resets it.
+      if (Date.now() - entry.restartedAt > 60_000) entry.restarts = 0;
+      await this.#sleep(Math.min(10_000, 100 * 2 ** entry.restarts++));
+      entry.restartedAt = Date.now();
+      if (this.#deps.isClosed() || record.lifecycle.state !== "failed") return;
       await this.#host.load(entry).catch((e) =>
         this.#deps.logger.error(`Restart of "${name}" failed: ${(e as Error).message}`, {})
       );

@@ -9,6 +9,55 @@ import { listThreads } from "../thread_cpu.ts";
 import { type Entry, hasRecord, type PluginEntry } from "./_entry.ts";
 import type { ViolationType } from "../violations.ts";
 import { KIND_STATS } from "../protocol/messages.ts";
+import type { PluginMetricsSnapshot } from "../metrics.ts";
+import { renderPrometheus } from "../prometheus.ts";
+import { detectRuntime, runtimeVersion } from "../runtime/detect.ts";
+
+type OnViolation = (
+  entry: PluginEntry,
+  v: { type: ViolationType; used: number; limit: number },
+) => void;
+
+/**
+ * Samples the entries every `intervalMs` until stopped.
+ *
+ * @param entries the host's entries, read at each pass
+ * @param onViolation called when a sample exceeds a limit
+ * @param intervalMs sampling interval
+ * @returns `stop()`, and `sample()` for one pass now
+ */
+export function monitorEntries(
+  entries: () => Iterable<Entry>,
+  onViolation: OnViolation,
+  intervalMs: number,
+): { stop(): void; sample(): Promise<void> } {
+  const sample = () => sampleEntries(entries(), onViolation);
+  const timer = setInterval(() => void sample(), intervalMs);
+  return { stop: () => clearInterval(timer), sample };
+}
+
+/**
+ * Prometheus text of the plugins' metrics and the host's own.
+ *
+ * @param metrics every plugin's snapshot
+ * @param plugins how many are loaded
+ * @param started when the host was created (ms since the epoch)
+ * @returns the exposition text
+ */
+export function hostMetricsText(
+  metrics: PluginMetricsSnapshot[],
+  plugins: number,
+  started: number,
+): string {
+  const mem = process.memoryUsage();
+  return renderPrometheus(metrics, {
+    plugins,
+    uptimeSeconds: (Date.now() - started) / 1000,
+    residentBytes: mem.rss,
+    heapBytes: mem.heapUsed,
+    runtime: { name: detectRuntime(), version: runtimeVersion() },
+  });
+}
 
 interface Stats {
   heapUsed?: number;
@@ -28,10 +77,7 @@ interface Stats {
  */
 export async function sampleEntries(
   entries: Iterable<Entry>,
-  onViolation: (
-    entry: PluginEntry,
-    v: { type: ViolationType; used: number; limit: number },
-  ) => void,
+  onViolation: OnViolation,
 ): Promise<void> {
   const threads = new Map(listThreads().map((t) => [t.name, t]));
   await Promise.all([...entries].map(async (entry) => {
@@ -46,7 +92,7 @@ export async function sampleEntries(
     try {
       s = await instance.send(KIND_STATS, "stats", undefined, 1000) as Stats;
     } catch {
-      return; // a plugin that cannot answer in time is reported by its call deadline, not here
+      return; // a busy plugin skips this sample: stats never count against a plugin
     }
     const heap = s?.heapUsed ?? s?.rssBytes;
     record.metrics.setGauges({

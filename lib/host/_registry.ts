@@ -248,6 +248,9 @@ export class Registry {
  * @returns the entry
  * @throws {PluginError} ERR_DUPLICATE when another directory declares the same name
  */
+/** States in which no instance exists or is being made: a rescan may refresh the manifest. */
+const IDLE: readonly string[] = ["available", "unloaded", "failed", "untrusted"];
+
 async function registerDir(
   entries: Map<string, Entry>,
   dir: string,
@@ -274,7 +277,10 @@ async function registerDir(
   found.set(key, dir);
   const existing = entries.get(key);
   if (existing !== undefined) {
-    if (existing.plugin === undefined || !LOADED.includes(existing.plugin.status)) {
+    // A plugin being loaded, serving or stopping keeps the manifest it was loaded with (and the
+    // limits the policy tightened): a rescan must not swap them under it.
+    const state = existing.record?.lifecycle.state;
+    if (state === undefined || IDLE.includes(state)) {
       existing.manifest = manifest;
       existing.manifestError = manifestError;
       if (existing.record && manifest) existing.record.manifest = manifest;

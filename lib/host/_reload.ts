@@ -72,7 +72,11 @@ async function reloadOnce(entry: PluginEntry, service: Service): Promise<void> {
       );
     }
     next = await service.starter.startInstance(entry, prepared);
+    service.assertOpen(name);
   } catch (error) {
+    await next?.terminate(
+      error instanceof PluginError ? error : retiredError(name, "replaced"),
+    );
     Object.assign(record, before);
     await prepared?.cleanup();
     const e = error instanceof PluginError
@@ -101,6 +105,7 @@ async function reloadOnce(entry: PluginEntry, service: Service): Promise<void> {
       await next.send(KIND_LIFECYCLE, "restore", state, record.manifest.limits.cpuTimeMs);
     }
     await service.start(next, record);
+    service.assertOpen(name);
   } catch (error) {
     release?.();
     Object.assign(record, before);

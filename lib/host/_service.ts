@@ -19,6 +19,7 @@ import type { Registry } from "./_registry.ts";
 import { Starter, type StarterState } from "./_starter.ts";
 import { type FailureDeps, Failures } from "./_failures.ts";
 import { KIND_LIFECYCLE } from "../protocol/messages.ts";
+import { Slots } from "./_slots.ts";
 
 /** What the service reads from the host. */
 export interface ServiceDeps extends StarterState, FailureDeps {
@@ -34,11 +35,16 @@ export class Service {
   readonly starter: Starter;
   /** Denials, violations, failed instances. */
   readonly failures: Failures;
+  /** Loads in progress: a second load of the same plugin shares the first one's promise. */
+  #loading = new Map<PluginEntry, Promise<Plugin>>();
+  /** Bounds how many plugins start at once (`loadConcurrency`). */
+  #slots: Slots;
 
   /** @param deps host options, state and services */
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
     this.failures = new Failures(deps, this);
+    this.#slots = new Slots(deps.options.loadConcurrency ?? 8);
     this.starter = new Starter(deps, {
       onDenied: (d) => this.failures.onDenied(d),
       violation: (entry, v) => this.failures.violation(entry, v),
@@ -75,23 +81,50 @@ export class Service {
    * @returns the running plugin
    * @throws {PluginError} why it could not be loaded (the entry is then failed or untrusted)
    */
-  async load(entry: PluginEntry): Promise<Plugin> {
+  load(entry: PluginEntry): Promise<Plugin> {
+    const running = this.#loading.get(entry);
+    if (running !== undefined) return running;
+    const load = this.#load(entry).finally(() => this.#loading.delete(entry));
+    this.#loading.set(entry, load);
+    return load;
+  }
+
+  /**
+   * Waits until no load or reload is in progress (the host is closing: none can start).
+   *
+   * @returns once every load and reload settled
+   */
+  async settle(): Promise<void> {
+    this.failures.cancelRestarts();
+    const reloads = [...this.#deps.registry.entries()].map((e) => e.reloading);
+    await Promise.allSettled([...this.#loading.values(), ...reloads]);
+  }
+
+  async #load(entry: PluginEntry): Promise<Plugin> {
     const { record } = entry;
     const name = record.manifest.name;
     const t0 = performance.now();
     record.lifecycle.transition("loading", "load requested");
     this.events.emit("before_load", { plugin: name });
     let prepared: PreparedPackage | undefined;
+    let instance: PluginInstance | undefined;
+    const release = await this.#slots.acquire();
     try {
+      this.assertOpen(name);
       prepared = await this.starter.prepare(entry);
       this.adopt(entry, prepared);
-      const instance = await this.starter.startInstance(entry, prepared);
+      instance = await this.starter.startInstance(entry, prepared);
       entry.plugin ??= new Plugin(record);
       entry.plugin.attach(instance);
       await entry.cleanup?.();
       entry.cleanup = prepared.cleanup;
       await this.start(instance, record);
+      this.assertOpen(name);
+      // Recording the trusted version is part of the load: if it fails, nothing stays running.
+      await this.recordLoad(record, false);
     } catch (error) {
+      release();
+      await instance?.terminate(closedOr(error, name));
       await prepared?.cleanup();
       const e = error instanceof PluginError ? error : new PluginError(
         "ERR_PLUGIN_INIT",
@@ -107,18 +140,37 @@ export class Service {
       );
       record.lifecycle.transition(trustFailure ? "untrusted" : "failed", e.message);
       entry.plugin?.attach(undefined);
+      if (entry.cleanup === prepared?.cleanup) entry.cleanup = undefined;
       this.failures.report("load", name, e, { ok: false, code: e.code, message: e.message });
+      if (e.code === "ERR_CALL_TIMEOUT") {
+        const limit = this.#deps.options.loadTimeoutMs ?? 10_000;
+        this.failures.violation(entry, { type: "timeout", used: limit + 1, limit });
+      }
       throw e;
     }
+    release();
     record.lastError = undefined;
     this.registerHooks(entry, entry.plugin.instance);
     record.lifecycle.transition("active", "loaded");
     entry.fingerprint = undefined;
-    await this.recordLoad(record, false);
     this.events.emit("after_load", { plugin: name, durationMs: performance.now() - t0 });
     this.logger.info(`Loaded plugin "${name}" ${record.manifest.version}`, { plugin: name });
     void this.hooks.runParallel("on_plugin_load", { plugin: name }).catch(() => {});
     return entry.plugin;
+  }
+
+  /**
+   * Refuses to go on once the host is closing.
+   *
+   * @param name the plugin being (re)loaded
+   * @throws {PluginError} ERR_HOST_CLOSED
+   */
+  assertOpen(name: string): void {
+    if (!this.#deps.isClosed()) return;
+    throw new PluginError("ERR_HOST_CLOSED", `Cannot load plugin "${name}": the host is closing`, {
+      hint: "Create a new PluginHost",
+      plugin: name,
+    });
   }
 
   /**
@@ -274,6 +326,9 @@ export class Service {
    */
   async unload(name: string, options: UnloadOptions): Promise<void> {
     const entry = this.#deps.registry.known(name, "unload");
+    // A load or reload in progress finishes first; then what it left running is retired.
+    await this.#loading.get(entry)?.catch(() => {});
+    await entry.reloading?.catch(() => {});
     const reason = options.reason ?? "unload requested";
     const state = entry.record.lifecycle.state;
     if (state === "unloaded" || state === "available" || state === "untrusted") return;
@@ -313,42 +368,15 @@ export class Service {
       );
     }
   }
+}
 
-  /**
-   * Pauses a plugin: its hooks are held, then its `pause()` runs.
-   *
-   * @param entry the plugin's entry
-   * @returns once paused
-   * @throws {PluginError} ERR_STATE when the plugin is not active
-   */
-  async pause(entry: PluginEntry): Promise<void> {
-    const { record } = entry;
-    record.lifecycle.transition("inactive", "paused");
-    this.hooks.pausePlugin(record.manifest.name);
-    await entry.plugin?.lifecycle("pause", record.manifest.limits.cpuTimeMs).catch(() => {});
-  }
-
-  /**
-   * Resumes a paused plugin: its `resume()` runs, then its hooks are delivered again.
-   *
-   * @param entry the plugin's entry
-   * @returns once active again
-   * @throws {PluginError} ERR_STATE when the plugin is not paused
-   */
-  async resume(entry: PluginEntry): Promise<void> {
-    const { record } = entry;
-    const name = record.manifest.name;
-    if (record.lifecycle.state !== "inactive") {
-      throw new PluginError(
-        "ERR_STATE",
-        `Cannot resume plugin "${name}": it is ${record.lifecycle.state}`,
-        { hint: "Only a paused plugin can resume", plugin: name },
-      );
-    }
-    await entry.plugin?.lifecycle("resume", record.manifest.limits.cpuTimeMs).catch(() => {});
-    this.hooks.resumePlugin(name);
-    record.lifecycle.transition("active", "resumed");
-  }
+/** The error to stop a half-started instance with. */
+function closedOr(error: unknown, name: string): PluginError {
+  return error instanceof PluginError
+    ? error
+    : new PluginError("ERR_PLUGIN_INIT", `Cannot load plugin "${name}": its start failed`, {
+      plugin: name,
+    });
 }
 
 /**

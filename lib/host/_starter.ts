@@ -12,7 +12,12 @@ import type { HostOptions } from "./options.ts";
 import { HOST_API_VERSION } from "./options.ts";
 import type { PluginRecord } from "../plugin.ts";
 import type { Denial } from "../broker/context.ts";
-import type { InstanceCallbacks, InstanceFailure, PluginInstance } from "../tiers/types.ts";
+import type {
+  CallLimits,
+  InstanceCallbacks,
+  InstanceFailure,
+  PluginInstance,
+} from "../tiers/types.ts";
 import { checkEngine } from "../dependencies.ts";
 import type { ViolationType } from "../violations.ts";
 import type { AuditLog } from "../audit.ts";
@@ -186,10 +191,15 @@ export class Starter {
   }
 
   /** The host's load and shutdown timeouts, as every tier takes them. */
-  #timeouts(): { loadTimeoutMs: number; shutdownTimeoutMs: number } {
+  #timeouts(): { loadTimeoutMs: number; shutdownTimeoutMs: number; calls: CallLimits } {
+    const { maxInFlight, maxQueued } = this.#options;
     return {
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
       shutdownTimeoutMs: this.#options.shutdownTimeoutMs ?? 2000,
+      calls: {
+        ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+        ...(maxQueued !== undefined ? { maxQueued } : {}),
+      },
     };
   }
 

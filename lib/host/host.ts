@@ -1,17 +1,8 @@
 /**
- * The plugin host: discovers plugins, verifies and loads each into its own worker with
- * permissions derived from its manifest, brokers its context, runs hooks, tracks lifecycle,
- * dependencies, limits and metrics, hot-reloads, and keeps serving when a plugin fails.
- *
- * @example
- * ```ts
- * import { PluginHost } from "./host.ts";
- * const host = new PluginHost({ pluginDirs: ["./plugins"], context: { config: { greeting: "hi" } } });
- * await host.discover();
- * const p = await host.load("hello");
- * console.log(await p.call("greet", "Ada"));
- * await host.close();
- * ```
+ * The plugin host: discovers plugins, verifies and loads each into its own worker or sandboxed
+ * child with permissions derived from its manifest, brokers its context, runs hooks, tracks
+ * lifecycle, dependencies, limits and metrics, hot-reloads, and keeps serving when a plugin fails.
+ * The steps live in the private helpers of this folder; this file is the public facade.
  * @module
  */
 
@@ -23,16 +14,15 @@ import type { PluginState } from "../lifecycle.ts";
 import { Emitter, type HostEvents } from "../events.ts";
 import { HookRegistry } from "../hooks.ts";
 import type { PluginMetricsSnapshot } from "../metrics.ts";
-import { renderPrometheus } from "../prometheus.ts";
 import { AuditLog } from "../audit.ts";
 import { watchEntries } from "./_watch.ts";
-import { sampleEntries } from "./_monitor.ts";
+import { hostMetricsText, monitorEntries } from "./_monitor.ts";
 import { LOADED } from "./_entry.ts";
 import { countStates, Registry } from "./_registry.ts";
 import { reloadEntry } from "./_reload.ts";
 import { Service } from "./_service.ts";
+import { pauseEntry, resumeEntry } from "./_pause.ts";
 import { resolvePolicy, type TrustPolicy } from "../trust/policy.ts";
-import { detectRuntime, runtimeVersion } from "../runtime/detect.ts";
 
 export { HOST_API_VERSION } from "./options.ts";
 export type { HostOptions, TrustOptions, UnloadOptions } from "./options.ts";
@@ -50,6 +40,7 @@ export class PluginHost {
   #registry: Registry;
   #store: Map<string, unknown>;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #policy: TrustPolicy;
   #service: Service;
   #audit: AuditLog | undefined;
@@ -115,10 +106,6 @@ export class PluginHost {
    *
    * @returns info for every known plugin
    * @throws {PluginError} ERR_DUPLICATE when two directories hold plugins with the same name
-   * @example
-   * ```ts
-   * for (const info of await host.discover()) console.log(info.name, info.status);
-   * ```
    */
   async discover(): Promise<PluginInfo[]> {
     this.#assertOpen();
@@ -126,15 +113,7 @@ export class PluginHost {
     return this.list();
   }
 
-  /**
-   * Every known plugin.
-   *
-   * @returns a snapshot of each plugin's info
-   * @example
-   * ```ts
-   * host.list().filter((p) => p.status === "active");
-   * ```
-   */
+  /** Every known plugin. @returns a snapshot of each plugin's info */
   list(): PluginInfo[] {
     return this.#registry.infos();
   }
@@ -159,31 +138,17 @@ export class PluginHost {
     return this.list().filter((i) => i.status === "untrusted");
   }
 
-  /**
-   * Info about one plugin.
-   *
-   * @param name plugin name
-   * @returns its info, or undefined when unknown
-   */
+  /** Info about one plugin. @param name plugin name @returns its info, or undefined */
   info(name: string): PluginInfo | undefined {
     return this.#registry.info(name);
   }
 
-  /**
-   * Whether the plugin is loaded (active or paused).
-   *
-   * @param name plugin name
-   * @returns true when loaded
-   */
+  /** Whether the plugin is loaded (active or paused). @param name plugin name @returns it is */
   isLoaded(name: string): boolean {
     return this.#registry.isLoaded(name);
   }
 
-  /**
-   * How many plugins are in each state.
-   *
-   * @returns counts by state, plus `total`
-   */
+  /** How many plugins are in each state. @returns counts by state, plus `total` */
   counts(): Record<PluginState | "total", number> {
     return countStates(this.list());
   }
@@ -193,10 +158,6 @@ export class PluginHost {
    *
    * @param name plugin name
    * @returns the plugin handle or undefined
-   * @example
-   * ```ts
-   * await host.get("hello")?.call("greet");
-   * ```
    */
   get(name: string): Plugin | undefined {
     const e = this.#registry.get(name);
@@ -212,11 +173,8 @@ export class PluginHost {
    * @throws {PluginError} ERR_PLUGIN_NOT_FOUND, ERR_MANIFEST_INVALID, ERR_DUPLICATE (already
    * loaded), ERR_DEPENDENCY, ERR_ENGINE, ERR_LIMITS, ERR_UNTRUSTED, ERR_SIGNATURE_INVALID,
    * ERR_DOWNGRADE, ERR_PERMISSION_DENIED (symlink escaping its grants), ERR_RUNTIME_UNSUPPORTED,
-   * ERR_PLUGIN_INIT, ERR_CALL_TIMEOUT
-   * @example
-   * ```ts
-   * const p = await host.load("hello");
-   * ```
+   * ERR_PLUGIN_INIT, ERR_CALL_TIMEOUT, ERR_HOST_CLOSED (closed during the load). Concurrent loads
+   * of one plugin share one load; at most `loadConcurrency` plugins start at once.
    */
   async load(nameOrDir: string): Promise<Plugin> {
     this.#assertOpen();
@@ -234,7 +192,7 @@ export class PluginHost {
    * @throws {PluginError} ERR_STATE when the plugin is not active
    */
   async pause(name: string): Promise<void> {
-    await this.#service.pause(this.#registry.known(name, "pause"));
+    await pauseEntry(this.#registry.known(name, "pause"), this.hooks);
   }
 
   /**
@@ -245,7 +203,7 @@ export class PluginHost {
    * @throws {PluginError} ERR_STATE when the plugin is not paused
    */
   async resume(name: string): Promise<void> {
-    await this.#service.resume(this.#registry.known(name, "resume"));
+    await resumeEntry(this.#registry.known(name, "resume"), this.hooks);
   }
 
   /**
@@ -256,10 +214,6 @@ export class PluginHost {
    * @param options cascade and reason
    * @returns once the worker is stopped
    * @throws {PluginError} ERR_PLUGIN_NOT_FOUND; ERR_DEPENDENCY when loaded plugins depend on it
-   * @example
-   * ```ts
-   * await host.unload("hello");
-   * ```
    */
   async unload(name: string, options: UnloadOptions = {}): Promise<void> {
     await this.#service.unload(name, options);
@@ -324,10 +278,12 @@ export class PluginHost {
    */
   startMonitor(options: { intervalMs?: number } = {}): { stop(): void; sample(): Promise<void> } {
     const failures = this.#service.failures;
-    const sample = () =>
-      sampleEntries(this.#registry.entries(), (entry, v) => void failures.violation(entry, v));
-    const timer = setInterval(() => void sample(), options.intervalMs ?? 1000);
-    return { stop: this.#keep(() => clearInterval(timer)), sample };
+    const monitor = monitorEntries(
+      () => this.#registry.entries(),
+      (entry, v) => void failures.violation(entry, v),
+      options.intervalMs ?? 1000,
+    );
+    return { stop: this.#keep(monitor.stop), sample: monitor.sample };
   }
 
   /**
@@ -345,14 +301,7 @@ export class PluginHost {
    * @returns the exposition text
    */
   metricsText(): string {
-    const mem = process.memoryUsage();
-    return renderPrometheus(this.metrics(), {
-      plugins: this.loaded().length,
-      uptimeSeconds: (Date.now() - this.#started) / 1000,
-      residentBytes: mem.rss,
-      heapBytes: mem.heapUsed,
-      runtime: { name: detectRuntime(), version: runtimeVersion() },
-    });
+    return hostMetricsText(this.metrics(), this.loaded().length, this.#started);
   }
 
   /**
@@ -360,13 +309,18 @@ export class PluginHost {
    *
    * @returns once every worker is stopped
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    for (const stop of this.#stops) stop();
-    this.#stops.clear();
-    await this.unloadAll();
-    this.#closed = true;
-    this.#audit?.close();
+  close(): Promise<void> {
+    // Closed from the first moment: loads and reloads in progress stop at their next step and
+    // stop what they started; then everything still loaded is unloaded.
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      for (const stop of this.#stops) stop();
+      this.#stops.clear();
+      await this.#service.settle();
+      await this.#service.unloadAll();
+      this.#audit?.close();
+    })();
+    return this.#closing;
   }
 
   /** Keeps `stop` until it is called or the host closes; returns the function that calls it. */

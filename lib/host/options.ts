@@ -66,6 +66,18 @@ export interface HostOptions {
   loadTimeoutMs?: number;
   /** Deadline for `shutdown()` at unload (default 2,000 ms). */
   shutdownTimeoutMs?: number;
+  /**
+   * Calls and hook deliveries sent to one plugin at once (default 256); more wait in order in
+   * the host, and each call's deadline starts when it is sent, not while it waits.
+   */
+  maxInFlight?: number;
+  /** Calls that may wait for one plugin (default 10,000); one more fails with `ERR_BUSY`. */
+  maxQueued?: number;
+  /**
+   * Plugins started at once (default 8); more loads wait in order, and a load's
+   * `loadTimeoutMs` starts when its start does. Lets `Promise.all` of hundreds of loads succeed.
+   */
+  loadConcurrency?: number;
   /** Deadline of one hook handler (default 5,000 ms). */
   hookTimeoutMs?: number;
   /** Called with every permission the host refused. */

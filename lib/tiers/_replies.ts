@@ -4,7 +4,13 @@
  * @module
  */
 
-import { deserializeError, type Issue, type SerializedError } from "../errors.ts";
+import {
+  deserializeError,
+  isErrorCode,
+  type Issue,
+  PluginError,
+  type SerializedError,
+} from "../errors.ts";
 import type { ReadyInfo } from "../protocol/messages.ts";
 
 /** Most names a ready report may list per kind (a plugin cannot make the host hold more). */
@@ -32,8 +38,10 @@ function text(v: unknown): string | undefined {
 }
 
 /**
- * Rebuilds an error a plugin reported, from untrusted data: only string fields are kept, and
- * only bulkhead codes make a {@link PluginError}. Null when the value is not an error object.
+ * Rebuilds an error a plugin reported, from untrusted data: only string fields are kept, bounded.
+ * A plugin's words never pass for a host decision: an error carrying one of bulkhead's codes
+ * becomes `ERR_PLUGIN_THREW` with that code in `pluginCode`; any other error comes back as a plain
+ * `Error` (its own `code` kept). Null when the value is not an error object.
  *
  * @param value the plugin's serialized error
  * @param plugin the plugin's name (errors always name the plugin that reported them)
@@ -55,5 +63,14 @@ export function errorFrom(value: unknown, plugin: string): Error | null {
       typeof (i as Issue).message === "string"
     ).map((i) => ({ path: i.path.slice(0, 1000), message: i.message.slice(0, MAX_TEXT) }));
   }
-  return deserializeError(bounded);
+  const code = bounded.code;
+  if (code === undefined || !isErrorCode(code)) return deserializeError(bounded);
+  const error = new PluginError("ERR_PLUGIN_THREW", message, {
+    plugin,
+    ...(bounded.hint !== undefined ? { hint: bounded.hint } : {}),
+    ...(bounded.issues !== undefined ? { issues: bounded.issues } : {}),
+    ...(code !== "ERR_PLUGIN_THREW" ? { pluginCode: code } : {}),
+  });
+  if (bounded.stack !== undefined) error.stack = bounded.stack;
+  return error;
 }

@@ -12,30 +12,34 @@
  */
 
 import { PluginError, type PluginErrorOptions } from "../errors.ts";
-import { KIND_STATS, type ReadyInfo } from "../protocol/messages.ts";
-import type { FailureKind, InstanceFailure, PluginInstance, Transport } from "./types.ts";
+import { KIND_CALL, KIND_HOOK, KIND_STATS, type ReadyInfo } from "../protocol/messages.ts";
+import type {
+  CallLimits,
+  FailureKind,
+  InstanceFailure,
+  PluginInstance,
+  Transport,
+} from "./types.ts";
 import { DrainWaiters } from "./_drain.ts";
 import { errorFrom, readyFrom } from "./_replies.ts";
+import { DeadlineQueues, MAX_TIMER } from "./_deadline_queues.ts";
+import { Admission } from "./_admission.ts";
 
-interface Pending {
+/** A request to send; a call waiting for an in-flight slot starts its deadline when sent. */
+interface Waiting {
+  kind: number;
+  name: string;
+  payload: unknown;
+  timeoutMs: number;
   resolve(value: unknown): void;
   reject(error: Error): void;
+}
+
+interface Pending extends Waiting {
   deadline: number;
-  timeoutMs: number;
-  label: string;
+  /** Counts toward maxInFlight (calls and hooks). */
+  counted: boolean;
 }
-
-// Calls with the same timeout expire in the order they were sent, so one timer per distinct
-// timeout serves them all: no setTimeout/clearTimeout per call (measured: that was most of the
-// overhead over raw postMessage at 1,000 concurrent calls on Bun).
-interface DeadlineQueue {
-  ids: number[];
-  head: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** setTimeout stores delays as a signed 32-bit int; longer ones fire at once. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /** Settings of one engine. */
 export interface EngineOptions {
@@ -47,12 +51,10 @@ export interface EngineOptions {
   onFailure: (instance: PluginInstance, failure: InstanceFailure) => void;
   /** How long `terminate()` lets the plugin stop by itself before killing it. Default 2000. */
   shutdownGraceMs?: number;
-}
-
-/** Every timer-count the engine holds, for tests that check the deadline queue. @internal */
-export interface EngineTimers {
-  /** Distinct timeouts with an armed timer. */
-  armed: number;
+  /** In-flight and queue bounds. */
+  calls?: CallLimits;
+  /** The transport dispatches any method name (native): no host-side method check. */
+  anyMethod?: boolean;
 }
 
 /**
@@ -69,18 +71,27 @@ export class CallEngine implements PluginInstance {
   #o: EngineOptions;
   #t: Transport;
   #pending = new Map<number, Pending>();
-  #queues = new Map<number, DeadlineQueue>();
+  #deadlines = new DeadlineQueues(
+    (id) => this.#pending.get(id)?.deadline,
+    (id, timeoutMs) => this.#expired(id, timeoutMs),
+  );
   #nextId = 1;
   #dead = false;
   #failure: PluginError | undefined;
   #drained = new DrainWaiters();
   #ready: ReadyInfo | undefined;
+  #methods: Set<string> | undefined;
   #readyWaiter: { resolve(info: ReadyInfo): void; reject(e: Error): void } | undefined;
+  #admission: Admission<Waiting>;
 
   /** @param options name, transport and the host's failure callback */
   constructor(options: EngineOptions) {
     this.#o = options;
     this.#t = options.transport;
+    this.#admission = new Admission(
+      options.calls?.maxInFlight ?? 256,
+      options.calls?.maxQueued ?? 10_000,
+    );
     this.#t.connect({
       reply: (message) => this.#onMessage(message),
       fail: (error, kind) => this.#fail(error, kind),
@@ -103,9 +114,9 @@ export class CallEngine implements PluginInstance {
     return this.#ready;
   }
 
-  /** Calls awaiting a reply. */
+  /** Calls awaiting a reply, including those waiting for an in-flight slot. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#admission.queued;
   }
 
   /** True once the instance failed or was terminated. */
@@ -114,10 +125,8 @@ export class CallEngine implements PluginInstance {
   }
 
   /** Deadline timers now armed (one per distinct timeout with calls pending). @internal */
-  get timers(): EngineTimers {
-    let armed = 0;
-    for (const q of this.#queues.values()) if (q.timer !== undefined) armed++;
-    return { armed };
+  get timers(): { armed: number } {
+    return { armed: this.#deadlines.armed };
   }
 
   /**
@@ -175,30 +184,72 @@ export class CallEngine implements PluginInstance {
           this.#error("ERR_PLUGIN_NOT_ACTIVE", `call "${this.name}.${name}"`, "it was stopped"),
       );
     }
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      try {
-        this.#t.post([kind, id, name, payload]);
-      } catch (cause) {
-        reject(
-          cause instanceof PluginError ? cause : this.#error(
-            "ERR_INVALID_INPUT",
-            `call "${this.name}.${name}"`,
-            "its arguments cannot cross to the plugin (not structured-cloneable)",
-            { hint: "Pass plain data: no functions, class instances or host objects", cause },
-          ),
+    if (kind === KIND_CALL && this.#methods !== undefined && !this.#methods.has(name)) {
+      const hint = `Call one of the methods the plugin exports: ${
+        [...this.#methods].slice(0, 20).join(", ") || "(none)"
+      }`;
+      const state = "it has no such method";
+      return Promise.reject(
+        this.#error("ERR_METHOD_NOT_FOUND", `call "${this.name}.${name}"`, state, { hint }),
+      );
+    }
+    const counted = kind === KIND_CALL || kind === KIND_HOOK;
+    if (counted && this.#admission.full) {
+      if (!this.#admission.canQueue) {
+        return Promise.reject(
+          this.#error("ERR_BUSY", `call "${this.name}.${name}"`, "its call queue is full", {
+            hint: "Retry later, or raise the host's maxInFlight / maxQueued",
+          }),
         );
-        return;
       }
-      this.#pending.set(id, {
-        resolve,
-        reject,
-        deadline: Date.now() + timeoutMs,
-        timeoutMs,
-        label: name,
+      return new Promise((resolve, reject) => {
+        this.#admission.wait({ kind, name, payload, timeoutMs, resolve, reject });
       });
-      if (timeoutMs <= MAX_TIMER) this.#enqueue(timeoutMs, id);
+    }
+    return new Promise((resolve, reject) => {
+      this.#post({ kind, name, payload, timeoutMs, resolve, reject }, counted);
     });
+  }
+
+  #post(w: Waiting, counted: boolean): void {
+    const { kind, name, timeoutMs } = w;
+    const id = this.#nextId++;
+    try {
+      this.#t.post([kind, id, name, w.payload]);
+    } catch (cause) {
+      w.reject(
+        cause instanceof PluginError ? cause : this.#error(
+          "ERR_INVALID_INPUT",
+          `call "${this.name}.${name}"`,
+          "its arguments cannot cross to the plugin (not structured-cloneable)",
+          { hint: "Pass plain data: no functions, class instances or host objects", cause },
+        ),
+      );
+      return;
+    }
+    if (counted) this.#admission.take();
+    const { resolve, reject } = w;
+    const deadline = Date.now() + timeoutMs;
+    // The payload is not kept: once sent, it is the plugin's copy.
+    const p: Pending = {
+      kind,
+      name,
+      payload: undefined,
+      timeoutMs,
+      resolve,
+      reject,
+      deadline,
+      counted,
+    };
+    this.#pending.set(id, p);
+    if (timeoutMs <= MAX_TIMER) this.#deadlines.add(timeoutMs, id);
+  }
+
+  /** One counted call finished: the next waiting one is sent, its deadline starting now. */
+  #settled(p: Pending): void {
+    if (!p.counted) return;
+    const w = this.#admission.release();
+    if (w !== undefined) this.#post(w, true);
   }
 
   /**
@@ -208,7 +259,7 @@ export class CallEngine implements PluginInstance {
    * @returns whether every call finished
    */
   drain(timeoutMs: number): Promise<boolean> {
-    return this.#drained.wait(() => this.#pending.size, timeoutMs);
+    return this.#drained.wait(() => this.pendingCount, timeoutMs);
   }
 
   /** Stops the plugin (gracefully within the shutdown grace) and rejects every pending call. */
@@ -219,54 +270,28 @@ export class CallEngine implements PluginInstance {
     await this.#t.close(this.#o.shutdownGraceMs ?? 2000);
   }
 
-  #enqueue(timeoutMs: number, id: number): void {
-    let q = this.#queues.get(timeoutMs);
-    if (q === undefined) {
-      q = { ids: [], head: 0, timer: undefined };
-      this.#queues.set(timeoutMs, q);
+  /** A request passed its deadline: a stats probe is skipped, anything else fails the plugin. */
+  #expired(id: number, timeoutMs: number): boolean {
+    const p = this.#pending.get(id) as Pending;
+    if (p.kind === KIND_STATS) {
+      // A stats probe that a busy plugin could not answer: skip the sample, keep the plugin.
+      this.#pending.delete(id);
+      p.reject(this.#error("ERR_CALL_TIMEOUT", "sample plugin", "it is busy"));
+      return false;
     }
-    q.ids.push(id);
-    q.timer ??= setTimeout(() => this.#expire(timeoutMs), timeoutMs);
-  }
-
-  #expire(timeoutMs: number): void {
-    const q = this.#queues.get(timeoutMs);
-    if (q === undefined) return;
-    q.timer = undefined;
-    const now = Date.now();
-    while (q.head < q.ids.length) {
-      const id = q.ids[q.head] as number;
-      const p = this.#pending.get(id);
-      if (p === undefined) {
-        q.head++;
-        continue;
-      }
-      if (p.deadline > now) {
-        q.timer = setTimeout(() => this.#expire(timeoutMs), p.deadline - now);
-        break;
-      }
-      q.head++;
-      this.#fail(
-        this.#error(
-          "ERR_CALL_TIMEOUT",
-          `finish "${this.name}.${p.label}"`,
-          `no reply within ${timeoutMs} ms`,
-          {
-            hint:
-              "The plugin was marked failed and stopped; raise limits.cpuTimeMs if the work is legitimate",
-          },
-        ),
-        "timeout",
-      );
-      return;
-    }
-    if (q.head >= q.ids.length) {
-      q.ids = [];
-      q.head = 0;
-    } else if (q.head > 4096) {
-      q.ids = q.ids.slice(q.head);
-      q.head = 0;
-    }
+    this.#fail(
+      this.#error(
+        "ERR_CALL_TIMEOUT",
+        `finish "${this.name}.${p.name}"`,
+        `no reply within ${timeoutMs} ms`,
+        {
+          hint:
+            "The plugin was marked failed and stopped; raise limits.cpuTimeMs if the work is legitimate",
+        },
+      ),
+      "timeout",
+    );
+    return true;
   }
 
   // Validates a message from the plugin. Anything malformed fails the plugin, never the host.
@@ -287,14 +312,17 @@ export class CallEngine implements PluginInstance {
     if (p === undefined) return; // answered or expired already
     let result: unknown = value;
     if (ok === 0) {
-      const error = errorFrom(value, this.name);
+      // A host-built PluginError comes only from a host-side transport (native statuses); a
+      // plugin cannot make one: structured clone and frames rebuild plain objects and Errors.
+      const error = value instanceof PluginError ? value : errorFrom(value, this.name);
       if (error === null) return this.#violation("an error reply that is not a serialized error");
       result = error;
     }
     this.#pending.delete(id);
     if (ok === 1) p.resolve(result);
     else p.reject(result as Error);
-    if (this.#pending.size === 0) this.#drained.release();
+    this.#settled(p);
+    if (this.pendingCount === 0) this.#drained.release();
   }
 
   #onReady(ok: 0 | 1, value: unknown): void {
@@ -307,18 +335,19 @@ export class CallEngine implements PluginInstance {
       if (info === null) return this.#violation("a ready report that is not { methods, hooks }");
       this.#readyWaiter = undefined;
       this.#ready = info;
+      if (this.#o.anyMethod !== true) this.#methods = new Set(info.methods);
       w.resolve(info);
       return;
     }
     const cause = errorFrom(value, this.name);
     if (cause === null) return this.#violation("a load failure that is not a serialized error");
     this.#readyWaiter = undefined;
-    const error = cause instanceof PluginError && PASS_THROUGH.has(cause.code)
-      ? cause
-      : this.#error("ERR_PLUGIN_INIT", "load plugin", cause.message, {
-        hint: "Fix the plugin's entry module or init()",
-        cause,
-      });
+    const pluginCode = (cause as PluginError).pluginCode ?? (cause as { code?: unknown }).code;
+    const error = this.#error("ERR_PLUGIN_INIT", "load plugin", cause.message, {
+      hint: "Fix the plugin's entry module or init()",
+      cause,
+      ...(typeof pluginCode === "string" ? { pluginCode } : {}),
+    });
     this.#dead = true;
     this.#failure = error;
     this.#t.kill();
@@ -350,8 +379,8 @@ export class CallEngine implements PluginInstance {
   #rejectAll(error: PluginError): void {
     for (const [, p] of this.#pending) p.reject(error);
     this.#pending.clear();
-    for (const q of this.#queues.values()) clearTimeout(q.timer);
-    this.#queues.clear();
+    for (const w of this.#admission.clear()) w.reject(error);
+    this.#deadlines.clear();
     this.#drained.release();
   }
 
@@ -367,4 +396,3 @@ export class CallEngine implements PluginInstance {
 }
 
 /** Load failures a plugin may report as they are (the rest become ERR_PLUGIN_INIT). */
-const PASS_THROUGH = new Set<string>(["ERR_PERMISSION_DENIED"]);

@@ -9,7 +9,7 @@
 import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
-import type { InstanceCallbacks, PluginInstance } from "./types.ts";
+import type { CallLimits, InstanceCallbacks, PluginInstance } from "./types.ts";
 import { createBroker, declaredEnv } from "./_broker.ts";
 import { PROXY_PORT } from "../protocol/messages.ts";
 import { deriveGrants } from "../../permissions/grants.ts";
@@ -38,6 +38,8 @@ export interface NativeStartOptions extends InstanceCallbacks {
   loadTimeoutMs: number;
   /** How long bh_shutdown() may take. */
   shutdownTimeoutMs: number;
+  /** In-flight and queue bounds of calls. */
+  calls?: CallLimits;
 }
 
 /**
@@ -95,6 +97,7 @@ export async function startNativeInstance(
     callTimeoutMs: manifest.limits.cpuTimeMs,
     startTimeoutMs: options.loadTimeoutMs,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
+    ...(options.calls !== undefined ? { calls: options.calls } : {}),
   }, (inst, failure) => options.onFailure(inst, failure));
   broker.attach(session.instance);
   return {

@@ -21,7 +21,7 @@ import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import { exposeGuarded } from "../broker/guarded_endpoint.ts";
-import type { InstanceCallbacks, PluginInstance } from "./types.ts";
+import type { CallLimits, InstanceCallbacks, PluginInstance } from "./types.ts";
 import { CallEngine } from "./engine.ts";
 import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
 import { findUp } from "../find_up.ts";
@@ -45,6 +45,8 @@ export interface ProcessStartOptions extends InstanceCallbacks {
   loadTimeoutMs: number;
   /** How long a stopping child may take before it is killed. Default 2000. */
   shutdownTimeoutMs?: number;
+  /** In-flight and queue bounds of calls. */
+  calls?: CallLimits;
   /** True when `manifest.dir` is the host's private copy of the verified bytes. */
   privateCopy?: boolean;
 }
@@ -214,6 +216,7 @@ export async function startProcessInstance(
     transport,
     onFailure: (inst, failure) => options.onFailure(inst, failure),
     shutdownGraceMs: options.shutdownTimeoutMs ?? 2000,
+    ...(options.calls !== undefined ? { calls: options.calls } : {}),
   });
   broker.attach(session);
   const closeContext = exposeGuarded(api, transport.contextPort(), {

@@ -49,6 +49,14 @@ export interface InstanceFailure {
   kind: FailureKind;
 }
 
+/** How many requests the engine sends one plugin at once and lets wait (host options). */
+export interface CallLimits {
+  /** Calls and hooks sent at once; more wait host-side. Default 256. */
+  maxInFlight?: number;
+  /** Calls that may wait; one more is refused with `ERR_BUSY`. Default 10,000. */
+  maxQueued?: number;
+}
+
 /** What every tier reports back to the host about an instance it started. */
 export interface InstanceCallbacks {
   /** A permission the host refused on the plugin's behalf. */

@@ -14,7 +14,13 @@ import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import { exposeGuarded } from "../broker/guarded_endpoint.ts";
 import { findEscapingSymlinks, realOrSelf } from "../symlinks.ts";
-import type { InstanceCallbacks, PluginInstance, Transport, TransportSink } from "./types.ts";
+import type {
+  CallLimits,
+  InstanceCallbacks,
+  PluginInstance,
+  Transport,
+  TransportSink,
+} from "./types.ts";
 import { CallEngine } from "./engine.ts";
 import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
 import type { Request } from "../protocol/messages.ts";
@@ -51,6 +57,8 @@ export interface WorkerStartOptions extends InstanceCallbacks {
   loadTimeoutMs: number;
   /** How long a stopping worker may take before it is terminated. */
   shutdownTimeoutMs: number;
+  /** In-flight and queue bounds of calls. */
+  calls?: CallLimits;
   /** Deno: false trades the heap limit for a fast start (`HostOptions.denoHeapLimit`). */
   heapLimit: boolean;
 }
@@ -153,6 +161,7 @@ export async function startWorkerInstance(
     }),
     onFailure: (inst, failure) => options.onFailure(inst, failure),
     shutdownGraceMs: options.shutdownTimeoutMs,
+    ...(options.calls !== undefined ? { calls: options.calls } : {}),
   });
   broker.attach(instance);
   try {

@@ -13,6 +13,16 @@ const skip = process.platform === "linux" ? false : "native plugins need Linux (
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: unknown) => new TextDecoder().decode(b as Uint8Array);
 
+/**
+ * The code a plugin reported about its own failure (the kernel refused it something). It arrives
+ * as ERR_PLUGIN_THREW: a plugin's status never passes for a host decision.
+ */
+async function said(p: Promise<unknown>): Promise<Error & { code?: string; pluginCode?: string }> {
+  const error = await failure(p) as Error & { code?: string; pluginCode?: string };
+  assert.equal(error.code, "ERR_PLUGIN_THREW", error.message);
+  return { ...error, message: error.message, code: error.pluginCode };
+}
+
 async function failure(p: Promise<unknown>): Promise<Error & { code?: string; signal?: string }> {
   try {
     await p;
@@ -171,7 +181,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
 
   it("fork bomb: bounded by the process limit", async () => {
     const p = get("forkbomb");
-    const error = await failure(p.call("forkbomb", new Uint8Array()));
+    const error = await said(p.call("forkbomb", new Uint8Array()));
     assert.equal(error.code, "ERR_RESOURCE_LIMIT", error.message);
     assert.match(error.message, /fork failed after \d+ children/);
     const made = Number(/after (\d+) children/.exec(error.message)?.[1]);
@@ -187,7 +197,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
 
   it("fd exhaustion: bounded by RLIMIT_NOFILE (ERR_RESOURCE_LIMIT), plugin still answers", async () => {
     const p = get("fdbomb");
-    const error = await failure(p.call("fdbomb", new Uint8Array()));
+    const error = await said(p.call("fdbomb", new Uint8Array()));
     assert.equal(error.code, "ERR_RESOURCE_LIMIT", error.message);
     assert.match(error.message, /open failed after \d+ fds/);
     await witnessWorks();
@@ -196,7 +206,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
   it("network: cannot connect to a port the host listens on", async () => {
     const p = get("net");
     assert.equal(p.enforcement.network, "netns");
-    const error = await failure(p.call("connect", enc(String(port))));
+    const error = await said(p.call("connect", enc(String(port))));
     assert.equal(error.code, "ERR_PERMISSION_DENIED", error.message);
     assert.equal(accepted, 0);
     await witnessWorks();
@@ -205,7 +215,7 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
   it("Unix sockets: cannot reach a host socket file (seccomp denies AF_UNIX sockets)", async () => {
     const p = get("net");
     assert.equal(p.enforcement.syscalls, "seccomp");
-    const error = await failure(p.call("unix", enc(unixPath)));
+    const error = await said(p.call("unix", enc(unixPath)));
     assert.equal(error.code, "ERR_PERMISSION_DENIED", error.message);
     assert.equal(accepted, 0);
     await witnessWorks();
@@ -215,17 +225,17 @@ describe("native plugin faults: host survives, the call rejects, others keep wor
     const p = get("fs");
     assert.equal(p.enforcement.filesystem, "landlock");
     assert.equal(dec(await p.call("read", enc(join(granted, "ok.txt")))), "inside the grant");
-    const read = await failure(p.call("read", enc(join(outside, "secret.txt"))));
+    const read = await said(p.call("read", enc(join(outside, "secret.txt"))));
     assert.equal(read.code, "ERR_PERMISSION_DENIED", read.message);
     assert.equal(
-      (await failure(p.call("read", enc("/etc/hostname")))).code,
+      (await said(p.call("read", enc("/etc/hostname")))).code,
       "ERR_PERMISSION_DENIED",
     );
     assert.equal(dec(await p.call("write", enc(join(granted, "out", "w.txt")))), "written");
-    const write = await failure(p.call("write", enc(join(outside, "w.txt"))));
+    const write = await said(p.call("write", enc(join(outside, "w.txt"))));
     assert.equal(write.code, "ERR_PERMISSION_DENIED", write.message);
     assert.equal(existsSync(join(outside, "w.txt")), false);
-    const up = await failure(p.call("write", enc(join(granted, "not-writable.txt"))));
+    const up = await said(p.call("write", enc(join(granted, "not-writable.txt"))));
     assert.equal(up.code, "ERR_PERMISSION_DENIED");
     await witnessWorks();
   });
