@@ -42,7 +42,8 @@ export const ERROR_CODES = {
   ERR_DEPENDENCY: "a dependency is missing, out of range, or part of a cycle",
   ERR_ENGINE: "the plugin's engine range does not include this host's API version",
   ERR_LIMITS: "a manifest limit exceeds what the host allows",
-  ERR_RESOURCE_LIMIT: "a plugin exceeded a resource limit and was stopped",
+  ERR_RESOURCE_LIMIT:
+    "a plugin exceeded a resource limit: the request was refused (a budget), or the plugin was stopped",
   ERR_STATE: "an illegal lifecycle transition was requested",
   ERR_IPC:
     "a plugin broke the host protocol: a malformed, unexpected or oversized message or frame on any tier",

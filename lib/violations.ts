@@ -27,6 +27,7 @@ export type ViolationType =
   | "threads"
   | "fds"
   | "connections"
+  | "context"
   | "timeout"
   | "crash"
   | "protocol";
@@ -38,6 +39,7 @@ export const VIOLATION_TYPES: readonly ViolationType[] = Object.freeze([
   "threads",
   "fds",
   "connections",
+  "context",
   "timeout",
   "crash",
   "protocol",
@@ -161,6 +163,7 @@ export class ViolationTracker {
       threads: 0,
       fds: 0,
       connections: 0,
+      context: 0,
       timeout: 0,
       crash: 0,
       protocol: 0,

@@ -20,6 +20,16 @@ import { PROXY_PORT } from "../protocol/messages.ts";
 import { declaredMethods, DISPOSE, exposeGuarded } from "./guarded_endpoint.ts";
 import { createFetchBroker } from "./fetch.ts";
 import { isHookName } from "../hooks.ts";
+import { ContextFootprint, LogBudget, type PluginBudgets, sizeOf } from "./_budgets.ts";
+
+export type { PluginBudgets } from "./_budgets.ts";
+
+/** A limit the broker enforces was hit: concurrent connections, or context bytes. */
+export interface LimitDetail {
+  type: "connections" | "context";
+  used: number;
+  limit: number;
+}
 
 /** Context keys bulkhead names; any other valid key is allowed too. */
 export const PREDEFINED_CONTEXT_KEYS: readonly string[] = [
@@ -60,8 +70,8 @@ export interface ContextApiOptions {
   logger: Logger;
   /** Called on every refusal. */
   onDenied?: (denial: Denial) => void;
-  /** Called when the plugin hits a limit the broker enforces (concurrent connections). */
-  onLimit?: (detail: { type: "connections"; used: number; limit: number }) => void;
+  /** Called when the plugin hits a limit the broker enforces (connections, context bytes). */
+  onLimit?: (detail: LimitDetail) => void;
   /** Called when the plugin registers a hook handler (`priority` -1 means "use the default"). */
   onHook?: (name: string, priority: number) => void;
   /** Redirects followed at most (default 10). */
@@ -72,6 +82,8 @@ export interface ContextApiOptions {
   fetchTimeoutMs?: number;
   /** Distinct hook names one plugin may register with `ctx.hooks.on` (default 256). */
   maxHooks?: number;
+  /** Bounds on what the plugin makes the host keep (context values, log lines). */
+  budgets?: PluginBudgets;
 }
 
 /** The host API object exposed to one plugin. */
@@ -120,6 +132,20 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
   const read = new Set(options.read);
   const write = new Set(options.write);
   const maxHooks = options.maxHooks ?? 256;
+  const b = options.budgets ?? {};
+  const valueBytes = b.contextValueBytes ?? 1024 * 1024;
+  const contextBytes = b.contextBytes ?? 16 * 1024 * 1024;
+  const lineChars = b.logLineChars ?? 8192;
+  const footprint = new ContextFootprint();
+  const logBudget = new LogBudget(b.logLinesPerSecond ?? 100);
+  const overBudget = (key: string, what: string, used: number, limit: number): never => {
+    options.onLimit?.({ type: "context", used, limit });
+    throw new PluginError(
+      "ERR_RESOURCE_LIMIT",
+      `Cannot write context key "${key}": ${what} would be ${used} bytes, over the ${limit}-byte limit`,
+      { hint: "Store less, or raise the host's budgets.contextValueBytes / contextBytes", plugin },
+    );
+  };
   const hooks = new Map<string, number>();
   const broker = createFetchBroker({
     plugin,
@@ -200,12 +226,22 @@ export function createContextApi(options: ContextApiOptions): ContextApi {
           `Add "${String(key)}" to permissions.context.write in plugin.json`,
         );
       }
+      // Measured before the host keeps it: the value's size and the plugin's total in the store.
+      const bytes = sizeOf(value);
+      if (bytes > valueBytes) overBudget(key, "the value", bytes, valueBytes);
+      const total = footprint.after(key, bytes);
+      if (total > contextBytes) overBudget(key, "the plugin's context", total, contextBytes);
+      footprint.set(key, bytes);
       store.set(key, value);
       return Promise.resolve();
     },
     log(level: string, message: string): Promise<void> {
+      const dropped = logBudget.allow();
+      if (dropped < 0) return Promise.resolve();
       const l = (LOG_LEVELS as readonly string[]).includes(level) ? level as keyof Logger : "info";
-      logger[l](String(message).slice(0, 8192), { plugin });
+      if (dropped > 0) logger.warn(`Dropped ${dropped} log lines over the rate limit`, { plugin });
+      const text = typeof message === "string" ? message : "(not a string)";
+      logger[l](text.length > lineChars ? `${text.slice(0, lineChars)}…` : text, { plugin });
       return Promise.resolve();
     },
     async fetch(url: string, init: SerializedRequestInit): Promise<SerializedResponse> {

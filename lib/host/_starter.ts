@@ -16,6 +16,7 @@ import type {
   CallLimits,
   InstanceCallbacks,
   InstanceFailure,
+  PluginBudgets,
   PluginInstance,
 } from "../tiers/types.ts";
 import { checkEngine } from "../dependencies.ts";
@@ -191,7 +192,12 @@ export class Starter {
   }
 
   /** The host's load and shutdown timeouts, as every tier takes them. */
-  #timeouts(): { loadTimeoutMs: number; shutdownTimeoutMs: number; calls: CallLimits } {
+  #timeouts(): {
+    loadTimeoutMs: number;
+    shutdownTimeoutMs: number;
+    calls: CallLimits;
+    budgets: PluginBudgets;
+  } {
     const { maxInFlight, maxQueued } = this.#options;
     return {
       loadTimeoutMs: this.#options.loadTimeoutMs ?? 10_000,
@@ -200,6 +206,7 @@ export class Starter {
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
         ...(maxQueued !== undefined ? { maxQueued } : {}),
       },
+      budgets: this.#options.budgets ?? {},
     };
   }
 

@@ -4,7 +4,7 @@
  */
 
 import type { Logger } from "../logger.ts";
-import type { Denial } from "../broker/context.ts";
+import type { Denial, PluginBudgets } from "../broker/context.ts";
 import type { UnmountBehavior } from "../violations.ts";
 import type { AuditSink } from "../audit.ts";
 import type { Limits } from "../limits.ts";
@@ -78,6 +78,12 @@ export interface HostOptions {
    * `loadTimeoutMs` starts when its start does. Lets `Promise.all` of hundreds of loads succeed.
    */
   loadConcurrency?: number;
+  /**
+   * What one plugin may make the host keep through `ctx`: one value's size (1 MiB), its values'
+   * total (16 MiB), a log line's length (8,192) and log lines per second (100). Over a size
+   * budget, `ctx.set` fails with `ERR_RESOURCE_LIMIT` and a `context` violation is recorded.
+   */
+  budgets?: PluginBudgets;
   /** Deadline of one hook handler (default 5,000 ms). */
   hookTimeoutMs?: number;
   /** Called with every permission the host refused. */

@@ -10,7 +10,7 @@ import { type ContextApi, createContextApi } from "../broker/context.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import type { NetworkGrant } from "../../permissions/grants.ts";
-import type { InstanceCallbacks, PluginInstance } from "./types.ts";
+import type { InstanceCallbacks, PluginBudgets, PluginInstance } from "./types.ts";
 import { realpathSync } from "node:fs";
 import { findUp } from "../find_up.ts";
 
@@ -29,6 +29,8 @@ export interface BrokerOptions extends InstanceCallbacks {
   network: NetworkGrant;
   store: Map<string, unknown>;
   logger: Logger;
+  /** Bounds on context values and log lines. */
+  budgets?: PluginBudgets;
 }
 
 /**
@@ -48,6 +50,7 @@ export function createBroker(o: BrokerOptions): Broker {
     connections: manifest.limits.connections,
     store: o.store,
     logger: o.logger,
+    ...(o.budgets !== undefined ? { budgets: o.budgets } : {}),
     onDenied: o.onDenied,
     onLimit: o.onLimit,
     onHook: (hook, priority) => {

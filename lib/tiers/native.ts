@@ -9,7 +9,7 @@
 import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
-import type { CallLimits, InstanceCallbacks, PluginInstance } from "./types.ts";
+import type { CallLimits, InstanceCallbacks, PluginBudgets, PluginInstance } from "./types.ts";
 import { createBroker, declaredEnv } from "./_broker.ts";
 import { PROXY_PORT } from "../protocol/messages.ts";
 import { deriveGrants } from "../../permissions/grants.ts";
@@ -40,6 +40,8 @@ export interface NativeStartOptions extends InstanceCallbacks {
   shutdownTimeoutMs: number;
   /** In-flight and queue bounds of calls. */
   calls?: CallLimits;
+  /** Bounds on context values and log lines. */
+  budgets?: PluginBudgets;
 }
 
 /**
@@ -88,10 +90,7 @@ export async function startNativeInstance(
       }
       return got;
     },
-    log: (level, message) => {
-      const l = level === "debug" || level === "warn" || level === "error" ? level : "info";
-      options.logger[l](message.slice(0, 8192), { plugin: name });
-    },
+    log: (level, message) => void api.log(level, message),
     sandbox: options.requireSandbox ? true : "auto",
     env: declaredEnv(manifest.permissions.env),
     callTimeoutMs: manifest.limits.cpuTimeMs,

@@ -21,7 +21,7 @@ import { PluginError } from "../errors.ts";
 import type { Manifest } from "../manifest.ts";
 import type { Logger } from "../logger.ts";
 import { exposeGuarded } from "../broker/guarded_endpoint.ts";
-import type { CallLimits, InstanceCallbacks, PluginInstance } from "./types.ts";
+import type { CallLimits, InstanceCallbacks, PluginBudgets, PluginInstance } from "./types.ts";
 import { CallEngine } from "./engine.ts";
 import { createBroker, declaredEnv, packageJsonAbove } from "./_broker.ts";
 import { findUp } from "../find_up.ts";
@@ -47,6 +47,8 @@ export interface ProcessStartOptions extends InstanceCallbacks {
   shutdownTimeoutMs?: number;
   /** In-flight and queue bounds of calls. */
   calls?: CallLimits;
+  /** Bounds on context values and log lines. */
+  budgets?: PluginBudgets;
   /** True when `manifest.dir` is the host's private copy of the verified bytes. */
   privateCopy?: boolean;
 }

@@ -7,7 +7,7 @@
  */
 
 import type { PluginError } from "../errors.ts";
-import type { Denial } from "../broker/context.ts";
+import type { Denial, LimitDetail, PluginBudgets } from "../broker/context.ts";
 import type { ReadyInfo, Request } from "../protocol/messages.ts";
 
 /**
@@ -57,12 +57,15 @@ export interface CallLimits {
   maxQueued?: number;
 }
 
+/** What the host bounds of what one plugin sends it, passed to every tier's broker. */
+export type { PluginBudgets };
+
 /** What every tier reports back to the host about an instance it started. */
 export interface InstanceCallbacks {
   /** A permission the host refused on the plugin's behalf. */
   onDenied: (denial: Denial) => void;
   /** The plugin hit a limit the host enforces (brokered connections). */
-  onLimit: (detail: { type: "connections"; used: number; limit: number }) => void;
+  onLimit: (detail: LimitDetail) => void;
   /** The plugin registered a hook handler (`priority` -1: use the default). */
   onHook: (instance: PluginInstance, name: string, priority: number) => void;
   /** The instance failed (timeout, crash, resource limit, protocol violation). */

@@ -17,6 +17,7 @@ import { findEscapingSymlinks, realOrSelf } from "../symlinks.ts";
 import type {
   CallLimits,
   InstanceCallbacks,
+  PluginBudgets,
   PluginInstance,
   Transport,
   TransportSink,
@@ -59,6 +60,8 @@ export interface WorkerStartOptions extends InstanceCallbacks {
   shutdownTimeoutMs: number;
   /** In-flight and queue bounds of calls. */
   calls?: CallLimits;
+  /** Bounds on context values and log lines. */
+  budgets?: PluginBudgets;
   /** Deno: false trades the heap limit for a fast start (`HostOptions.denoHeapLimit`). */
   heapLimit: boolean;
 }

@@ -17,10 +17,10 @@ const dec = (b: unknown) => new TextDecoder().decode(b as Uint8Array);
  * The code a plugin reported about its own failure (the kernel refused it something). It arrives
  * as ERR_PLUGIN_THREW: a plugin's status never passes for a host decision.
  */
-async function said(p: Promise<unknown>): Promise<Error & { code?: string; pluginCode?: string }> {
+async function said(p: Promise<unknown>): Promise<{ code: string | undefined; message: string }> {
   const error = await failure(p) as Error & { code?: string; pluginCode?: string };
   assert.equal(error.code, "ERR_PLUGIN_THREW", error.message);
-  return { ...error, message: error.message, code: error.pluginCode };
+  return { message: error.message, code: error.pluginCode };
 }
 
 async function failure(p: Promise<unknown>): Promise<Error & { code?: string; signal?: string }> {

@@ -81,7 +81,9 @@ describe("worker tier permissions under attack", () => {
     // node_modules_imports.test.ts), so its filesystem is reported as not enforced.
     assert.equal(e.filesystem.enforced, enforced && runtime !== "deno", `filesystem on ${runtime}`);
     assert.equal(e.network.enforced, enforced);
-    assert.equal(e.memory.enforced, runtime !== "bun");
+    // No runtime bounds a worker's memory against one huge allocation or ArrayBuffers
+    // (memory_truth.test.ts shows the attacks).
+    assert.equal(e.memory.enforced, false);
     if (runtime === "deno") assert.equal(e.cpu.enforced, false);
   });
 

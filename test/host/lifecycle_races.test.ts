@@ -138,7 +138,9 @@ describe("lifecycle under concurrency", () => {
   it("a load timeout (hanging init) is recorded as a violation", async () => {
     const host = new PluginHost({ pluginDirs: [root], loadTimeoutMs: 300 });
     const violations: string[] = [];
-    host.events.on("violation", (v) => violations.push(`${v.plugin}:${v.kind}`));
+    host.events.on("violation", (v) => {
+      violations.push(`${v.plugin}:${v.kind}`);
+    });
     try {
       await host.discover();
       assert.equal(await codeOf(host.load("hangs")), "ERR_CALL_TIMEOUT");
