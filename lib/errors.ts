@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   ERR_HOST_CLOSED: "the host was closed",
   ERR_INVALID_INPUT: "a value a plugin or caller passed is malformed (bad URL, unclonable value)",
   ERR_BUSY: "a plugin's call queue is full (maxInFlight calls running and maxQueued waiting)",
+  ERR_IO:
+    "a file the host writes (the audit log) cannot be written: disk full, I/O error, no permission",
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */

@@ -36,6 +36,7 @@ export class Failures {
   #deps: FailureDeps;
   #host: FailureHost;
   #sleepers = new Set<() => void>();
+  #handling = new Set<Promise<void>>();
 
   /**
    * @param deps host options, logger, audit log, events
@@ -69,7 +70,12 @@ export class Failures {
    *
    * @param d the denial
    */
-  onDenied(d: Denial): void {
+  onDenied(denial: Denial): void {
+    // The target comes from the plugin (a URL, a key): bounded before the host keeps or logs it.
+    const t = denial.target;
+    const d = t.length > 1024
+      ? { ...denial, target: `${t.slice(0, 1024)}…[${t.length} chars]` }
+      : denial;
     this.#deps.logger.warn(`Permission denied for plugin "${d.plugin}": ${d.what} ${d.target}`, {
       ...d,
     });
@@ -146,7 +152,19 @@ export class Failures {
    * @param failure what happened
    * @returns once handled
    */
-  async onFailure(
+  onFailure(entry: PluginEntry, instance: PluginInstance, failure: InstanceFailure): Promise<void> {
+    const handling: Promise<void> = this.#onFailure(entry, instance, failure)
+      .finally(() => this.#handling.delete(handling));
+    this.#handling.add(handling);
+    return handling;
+  }
+
+  /** @returns once every failure being handled now is handled (the host is closing) */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#handling]);
+  }
+
+  async #onFailure(
     entry: PluginEntry,
     instance: PluginInstance,
     failure: InstanceFailure,

@@ -97,7 +97,7 @@ export class Service {
   async settle(): Promise<void> {
     this.failures.cancelRestarts();
     const reloads = [...this.#deps.registry.entries()].map((e) => e.reloading);
-    await Promise.allSettled([...this.#loading.values(), ...reloads]);
+    await Promise.allSettled([...this.#loading.values(), ...reloads, this.failures.idle()]);
   }
 
   async #load(entry: PluginEntry): Promise<Plugin> {

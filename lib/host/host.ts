@@ -66,7 +66,10 @@ export class PluginHost {
     const logger = options.logger ?? SILENT_LOGGER;
     this.#store = new Map(Object.entries(options.context ?? {}));
     this.#policy = resolvePolicy(options.policy ?? (options.trust ? "standard" : "development"));
-    this.#audit = options.audit === undefined ? undefined : new AuditLog(options.audit);
+    this.#audit = options.audit === undefined ? undefined : new AuditLog(options.audit, {
+      logger, // an unwritable audit log is reported (ERR_IO), never thrown into the host
+      onError: (error) => this.events.emit("error", { plugin: undefined, error }),
+    });
     this.events = new Emitter<HostEvents>({
       onListenerError: (error, event) =>
         logger.error(`A "${event}" listener threw: ${(error as Error)?.message}`, {}),
@@ -318,6 +321,7 @@ export class PluginHost {
       this.#stops.clear();
       await this.#service.settle();
       await this.#service.unloadAll();
+      await this.#service.settle(); // failures handled while unloading, before the audit closes
       this.#audit?.close();
     })();
     return this.#closing;
