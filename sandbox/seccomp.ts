@@ -2,21 +2,16 @@
  * The seccomp filter of both child tiers (the native plugin child and the process tier's JS
  * child): a default-deny allow-list. Every syscall the child may make is listed below by family,
  * with its number on x64 and arm64; anything else fails with ENOSYS, as if the kernel did not
- * have it (libc then falls back, e.g. clone3 to clone). `sandbox/SECCOMP.md` gives the reason
- * for each family and what each denial costs a plugin.
+ * have it, so libc and runtimes fall back (clone3 to clone, libuv's io_uring to epoll). Denied on
+ * purpose, with EPERM: keyrings, metadata writes by path, namespaces and mounts, tracing, bpf,
+ * perf events, userfaultfd, identity changes. By argument: socket() (AF_INET and AF_INET6 only),
+ * socketpair() (AF_UNIX only), clone() (no CLONE_NEW* flags), ioctl() (no inode flags, no
+ * terminal injection). `sandbox/SECCOMP.md` gives the reason for each family and its cost.
  *
- * Denied on purpose, with EPERM: the kernel keyrings (the child inherits the host's session
- * keyring), metadata writes by path and xattr writes (Landlock does not cover metadata; fchmod
- * on a descriptor stays, copyFile needs it), namespaces and mounts (a nested user namespace
- * would give back every capability), tracing, bpf, perf events, userfaultfd, io_uring (its
- * SOCKET/CONNECT operations bypass seccomp) and identity changes. By argument: socket() only for
- * AF_INET and AF_INET6 (AF_UNIX reaches host sockets through the filesystem, AF_VSOCK the
- * hypervisor; neither is namespaced), socketpair() only for AF_UNIX, clone() without CLONE_NEW*
- * flags, ioctl() without the inode-flag and terminal-injection requests. clone3() gets ENOSYS
- * (seccomp cannot read its flags), execve()/execveat() EACCES in the process tier.
- *
- * Installed with SECCOMP_FILTER_FLAG_TSYNC, so it covers the runtime's existing threads too.
- * Before the filter goes on, the calling thread joins a fresh anonymous session keyring.
+ * The process tier installs it in stage 1, before execve() of the runtime: a runtime decides at
+ * start-up whether io_uring works (libuv aborts when a ring it already set up is refused later).
+ * Stage 2 then stacks {@link execDenyProgram} (execve and execveat fail with EACCES). Installed
+ * with SECCOMP_FILTER_FLAG_TSYNC, so it covers the caller's existing threads too.
  *
  * @example
  * ```ts
@@ -25,6 +20,20 @@
  * ```
  * @module
  */
+
+import {
+  archCheck,
+  BPF_JEQ_K,
+  BPF_JSET_K,
+  BPF_LD_W_ABS,
+  BPF_RET_K,
+  encode,
+  type Ins,
+  RET_ALLOW,
+  RET_ERRNO,
+  searchTree,
+  segments,
+} from "./_bpf.ts";
 
 /** The syscalls the filter needs, bound by the caller. */
 export interface SeccompSys {
@@ -43,7 +52,10 @@ export interface SeccompSys {
 
 /** Extra rules of {@link seccompProgram}. */
 export interface SeccompOptions {
-  /** Also deny execve and execveat (the process tier's JS child: no subprocesses). */
+  /**
+   * Also deny execve and execveat: the effective policy of the process tier, where stage 2
+   * stacks {@link execDenyProgram} on this filter (no subprocesses).
+   */
   denyExec?: boolean;
 }
 
@@ -140,11 +152,15 @@ const DENIED: Readonly<Record<string, string>> = {
     mount_setattr/442/442`,
   "tracing": `ptrace/101/117 process_vm_readv/310/270 process_vm_writev/311/271
     pidfd_getfd/438/438 kcmp/312/272 process_madvise/440/440`,
-  "kernel interfaces": `bpf/321/280 perf_event_open/298/241 userfaultfd/323/282
-    io_uring_setup/425/425 io_uring_enter/426/426 io_uring_register/427/427`,
+  "kernel interfaces": "bpf/321/280 perf_event_open/298/241 userfaultfd/323/282",
   "identity": `setuid/105/146 setgid/106/144 setreuid/113/145 setregid/114/143
     setresuid/117/147 setresgid/119/149 setfsuid/122/151 setfsgid/123/152 setgroups/116/159
     capset/126/91`,
+};
+
+/** Refused as absent (ENOSYS), so that their users fall back instead of failing. */
+const ABSENT: Readonly<Record<string, string>> = {
+  "io_uring": "io_uring_setup/425/425 io_uring_enter/426/426 io_uring_register/427/427",
 };
 
 /** Answers of their own: by argument (see `ruleCode`), ENOSYS (clone3), by tier (execve). */
@@ -161,15 +177,6 @@ const ARCHES: Readonly<Record<string, ArchInfo>> = {
   arm64: { audit: 0xc00000b7, column: 2 },
 };
 
-const BPF_LD_W_ABS = 0x20;
-const BPF_JA = 0x05;
-const BPF_JEQ_K = 0x15;
-const BPF_JGE_K = 0x35;
-const BPF_JSET_K = 0x45;
-const BPF_RET_K = 0x06;
-const RET_ALLOW = 0x7fff0000;
-const RET_ERRNO = 0x00050000;
-const RET_KILL_PROCESS = 0x80000000;
 const ERRNO: Readonly<Record<string, number>> = {
   EPERM: 1,
   EACCES: 13,
@@ -188,8 +195,6 @@ const SECCOMP_FILTER_FLAG_TSYNC = 1;
 
 /** Offset of the low half of `seccomp_data.args[i]` (both supported arches are little-endian). */
 const arg = (i: number): number => 16 + 8 * i;
-
-type Ins = [code: number, jt: number, jf: number, k: number];
 
 function parse(table: string, column: 1 | 2): Array<[string, number]> {
   const out: Array<[string, number]> = [];
@@ -225,6 +230,7 @@ export function seccompRules(arch: string, options: SeccompOptions = {}): Seccom
   };
   for (const [family, table] of Object.entries(ALLOWED)) add(family, table, () => "allow");
   for (const [family, table] of Object.entries(DENIED)) add(family, table, () => "EPERM");
+  for (const [family, table] of Object.entries(ABSENT)) add(family, table, () => "ENOSYS");
   add("special", SPECIAL, (name) => {
     if (name === "clone3") return "ENOSYS"; // its flags sit in memory seccomp cannot read
     if (name === "execve" || name === "execveat") {
@@ -270,45 +276,6 @@ function ruleCode(rule: SeccompRule): Ins[] {
   }
 }
 
-interface Segment {
-  start: number;
-  key: string;
-  code: Ins[];
-}
-
-/** Contiguous number ranges with the same code; the gaps (and everything above) get ENOSYS. */
-function segments(rules: SeccompRule[]): Segment[] {
-  const enosys: Ins[] = [[BPF_RET_K, 0, 0, RET_ERRNO | (ERRNO.ENOSYS as number)]];
-  const out: Segment[] = [];
-  const push = (start: number, key: string, code: Ins[]) => {
-    if (out.at(-1)?.key !== key) out.push({ start, key, code });
-  };
-  let next = 0;
-  for (const rule of rules) {
-    if (rule.nr < next) throw new Error(`syscall ${rule.nr} ("${rule.name}") listed twice`);
-    if (rule.nr > next) push(next, "ENOSYS", enosys);
-    const key = rule.action === "filtered" ? `filtered:${rule.name}` : rule.action;
-    push(rule.nr, key, ruleCode(rule));
-    next = rule.nr + 1;
-  }
-  push(next, "ENOSYS", enosys);
-  return out;
-}
-
-/**
- * A binary search over the segments on the syscall number (kept in the accumulator). Classic BPF
- * jumps reach 255 instructions, so a longer left branch is skipped with an unconditional jump.
- */
-function searchTree(segs: Segment[]): Ins[] {
-  if (segs.length === 1) return (segs[0] as Segment).code;
-  const mid = segs.length >> 1;
-  const left = searchTree(segs.slice(0, mid));
-  const right = searchTree(segs.slice(mid));
-  const k = (segs[mid] as Segment).start;
-  if (left.length <= 255) return [[BPF_JGE_K, left.length, 0, k], ...left, ...right];
-  return [[BPF_JGE_K, 0, 1, k], [BPF_JA, 0, 0, left.length], ...left, ...right];
-}
-
 /**
  * Builds the BPF program (exported for tests).
  *
@@ -324,29 +291,52 @@ export function seccompProgram(arch: string, options: SeccompOptions = {}): Uint
   const a = ARCHES[arch];
   const rules = seccompRules(arch, options);
   if (a === undefined || rules === null) return null;
-  const ins: Ins[] = [
-    [BPF_LD_W_ABS, 0, 0, 4], // seccomp_data.arch: another ABI (ia32 on x64) is killed
-    [BPF_JEQ_K, 1, 0, a.audit],
-    [BPF_RET_K, 0, 0, RET_KILL_PROCESS],
+  return encode([
+    ...archCheck(a.audit),
     [BPF_LD_W_ABS, 0, 0, 0], // seccomp_data.nr; x32 numbers (bit 30) fall in the last ENOSYS range
-    ...searchTree(segments(rules)),
-  ];
-  const out = new Uint8Array(ins.length * 8);
-  const view = new DataView(out.buffer);
-  ins.forEach(([code, jt, jf, k], i) => {
-    view.setUint16(i * 8, code, true);
-    view.setUint8(i * 8 + 2, jt);
-    view.setUint8(i * 8 + 3, jf);
-    view.setUint32(i * 8 + 4, k >>> 0, true);
-  });
-  return out;
+    ...searchTree(segments(
+      rules.map((r) => ({
+        ...r,
+        key: r.action === "filtered" ? `filtered:${r.name}` : r.action,
+        code: ruleCode(r),
+      })),
+      { key: "ENOSYS", code: [[BPF_RET_K, 0, 0, RET_ERRNO | (ERRNO.ENOSYS as number)]] },
+    )),
+  ]);
+}
+
+/**
+ * The process tier's second filter: EACCES for execve and execveat, allow for the rest. Stage 2
+ * stacks it on the filter stage 1 installed before execve(); the kernel runs both and the stricter
+ * answer wins, so the stack answers as `seccompProgram(arch, { denyExec: true })`.
+ *
+ * @param arch `process.arch`
+ * @returns the `struct sock_filter[]` bytes, or null for an unsupported architecture
+ * @example
+ * ```ts
+ * execDenyProgram("x64")!.length / 8; // 8 instructions
+ * ```
+ */
+export function execDenyProgram(arch: string): Uint8Array | null {
+  const a = ARCHES[arch];
+  if (a === undefined) return null;
+  const nr = (name: string) => parse(SPECIAL, a.column).find(([n]) => n === name)?.[1] ?? -1;
+  return encode([
+    ...archCheck(a.audit),
+    [BPF_LD_W_ABS, 0, 0, 0],
+    [BPF_JEQ_K, 2, 0, nr("execve")],
+    [BPF_JEQ_K, 1, 0, nr("execveat")],
+    [BPF_RET_K, 0, 0, RET_ALLOW],
+    [BPF_RET_K, 0, 0, RET_ERRNO | (ERRNO.EACCES as number)],
+  ]);
 }
 
 /**
  * Joins a fresh anonymous session keyring on the calling thread, then installs the filter on
  * every thread of the process (needs no_new_privs, set before). The keyring join is per thread
- * (credentials are): threads the runtime started earlier keep the inherited keyring, but the
- * filter denies them keyctl, add_key and request_key.
+ * (credentials are): threads started earlier keep the inherited keyring, but the filter denies
+ * them keyctl, add_key and request_key. Called before execve() (process tier, stage 1), the new
+ * image starts with the fresh keyring on every thread.
  *
  * @param sys bound syscalls
  * @param arch `process.arch`
@@ -355,7 +345,7 @@ export function seccompProgram(arch: string, options: SeccompOptions = {}): Uint
  * @throws {Error} when the kernel refuses the keyring or the filter
  * @example
  * ```ts
- * installSeccomp(sys, process.arch, { denyExec: true });
+ * installSeccomp(sys, process.arch);
  * ```
  */
 export function installSeccomp(
@@ -364,9 +354,9 @@ export function installSeccomp(
   options: SeccompOptions = {},
 ): boolean {
   const program = seccompProgram(arch, options);
-  const nr = (name: string) => seccompRules(arch)?.find((r) => r.name === name)?.nr ?? -1;
   if (program === null) return false;
-  if (sys.keyctl !== undefined && sys.keyctl(nr("keyctl"), KEYCTL_JOIN_SESSION_KEYRING) < 0) {
+  const keyctl = seccompRules(arch)?.find((r) => r.name === "keyctl")?.nr ?? -1;
+  if (sys.keyctl !== undefined && sys.keyctl(keyctl, KEYCTL_JOIN_SESSION_KEYRING) < 0) {
     // ENOSYS: a kernel without keyrings; EPERM: an outer filter (a container's) already denies
     // keyctl. Either way the plugin cannot reach a keyring through keyctl either.
     const e = sys.errno?.() ?? 0;
@@ -374,12 +364,33 @@ export function installSeccomp(
       throw new Error(`keyctl(KEYCTL_JOIN_SESSION_KEYRING) failed: errno ${e}`);
     }
   }
+  return load(sys, arch, program);
+}
+
+/**
+ * Stacks {@link execDenyProgram} on every thread of the process (stage 2 of the process tier).
+ *
+ * @param sys bound syscalls (`keyctl` is not used)
+ * @param arch `process.arch`
+ * @returns true when installed, false for an unsupported architecture
+ * @throws {Error} when the kernel refuses the filter
+ */
+export function installExecDeny(sys: SeccompSys, arch: string): boolean {
+  const program = execDenyProgram(arch);
+  return program !== null && load(sys, arch, program);
+}
+
+function load(sys: SeccompSys, arch: string, program: Uint8Array): boolean {
   const prog = new Uint8Array(16); // struct sock_fprog { u16 len; u8 pad[6]; filter* }
   const view = new DataView(prog.buffer);
   view.setUint16(0, program.length / 8, true);
   view.setBigUint64(8, sys.address(program), true);
-  if (sys.seccomp(nr("seccomp"), prog, SECCOMP_FILTER_FLAG_TSYNC) < 0) {
-    throw new Error(`seccomp(SET_MODE_FILTER) failed: errno ${sys.errno?.() ?? "unknown"}`);
+  const nr = seccompRules(arch)?.find((r) => r.name === "seccomp")?.nr ?? -1;
+  // With TSYNC, a positive result is the id of a thread that could not be synchronized.
+  const rc = sys.seccomp(nr, prog, SECCOMP_FILTER_FLAG_TSYNC);
+  if (rc !== 0) {
+    const why = rc > 0 ? `thread ${rc} cannot be synchronized` : `errno ${sys.errno?.() ?? "?"}`;
+    throw new Error(`seccomp(SET_MODE_FILTER) failed: ${why}`);
   }
   return true;
 }

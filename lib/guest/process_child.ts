@@ -1,13 +1,14 @@
 /**
  * Stage 2 of a process-tier JS plugin's child: serves the worker protocol of
- * `lib/guest/serve.ts` over the frames of `lib/protocol/frames.ts`. Started (through `process_stage1.ts`, which
- * already applied Landlock to the whole process) by the host's launcher; imported by nothing.
+ * `lib/guest/serve.ts` over the frames of `lib/protocol/frames.ts`. Started (through
+ * `process_stage1.ts`, which already applied Landlock and the seccomp allow-list to the whole
+ * process) by the host's launcher; imported by nothing.
  *
  * Start-up, before any plugin code runs: move the channel (fd 0 in, fd 1 out) to private
  * close-on-exec fds, point fd 0 at /dev/null and fd 1 at stderr (a plugin's console.log cannot
- * corrupt the channel), drop the runtime's own environment variables, install the seccomp filter
- * (`sandbox/seccomp.ts`: a default-deny allow-list, plus no execve: no subprocess) on every
- * thread, then wait for LOAD.
+ * corrupt the channel) and wait for LOAD; then drop the runtime's own environment variables and
+ * stack the filter that denies execve (no subprocess) on the default-deny allow-list stage 1
+ * installed before this runtime started (`sandbox/seccomp.ts`), on every thread.
  *
  * Frames (`lib/protocol/frames.ts` types, bodies are `node:v8` serialized; host and child run the same runtime):
  * - host -> child LOAD `{ name, version, entryUrl, maxFrameBytes, dropEnv }`
@@ -17,8 +18,8 @@
  *   host -> child CONTEXT_REPLY `{}` body = one Comlink message back (any context operation,
  *   not only get: the host's guarded endpoint checks which)
  * - host -> child SHUTDOWN: exit at once.
- * - child -> host READY `{ pid, seccomp }` right after LOAD was read (before the import), FAIL
- *   `{ code, message }` when the sandbox could not be completed.
+ * - child -> host READY `{ pid, seccomp, landlock }` right after LOAD was read (before the
+ *   import), FAIL `{ code, message }` when the sandbox could not be completed.
  *
  * Exit codes: 0 on SHUTDOWN or EOF, 2 after FAIL, 3 on a protocol error.
  * @module
@@ -27,7 +28,7 @@ import type * as Koffi from "koffi";
 import { deserialize, serialize } from "node:v8";
 import { encodeFrame, FRAME_TYPES, FrameDecoder } from "../protocol/frames.ts";
 import type { FrameInit } from "../protocol/frames.ts";
-import { installSeccomp } from "../../sandbox/seccomp.ts";
+import { installExecDeny } from "../../sandbox/seccomp.ts";
 import { bindLibc, EINTR, moveIpcChannel, seccompSyscalls, writeAll } from "../../sandbox/libc.ts";
 import { servePlugin } from "./serve.ts";
 import type { PortLike } from "./serve.ts";
@@ -119,8 +120,8 @@ function main(): void {
         throw new Error(`unexpected frame type ${frame.type}`);
     }
   };
-  // Reads run on a koffi worker thread, created after Landlock (stage 1) and seccomp (TSYNC
-  // covers threads created later too): no thread of this process is outside the sandbox.
+  // Reads run on a koffi worker thread: like every thread of this process it runs inside stage
+  // 1's Landlock domain and seccomp filter, and TSYNC puts the exec filter on it too.
   const pump = (): void => {
     c.read.async(ipcIn, buf, buf.length, (error: unknown, n: number | bigint) => {
       const got = Number(n);
@@ -143,18 +144,19 @@ function main(): void {
 
 async function load(header: LoadHeader, call: PortLike, ctx: PortLike): Promise<void> {
   maxFrameBytes = header.maxFrameBytes;
-  // Stage 1 appends its Landlock result as the last argument.
-  let landlock: unknown = null;
+  // Stage 1 appends `{ landlock, seccomp }` as the last argument.
+  let stage1: { landlock?: unknown; seccomp?: unknown } = {};
   try {
-    landlock = JSON.parse(process.argv.at(-1) ?? "null");
+    stage1 = JSON.parse(process.argv.at(-1) ?? "{}") ?? {};
   } catch {
-    landlock = null;
+    stage1 = {};
   }
+  const landlock = stage1.landlock ?? null;
   for (const name of header.dropEnv) delete process.env[name];
   let seccomp = false;
   try {
-    c.prctl(38, "unsigned long", 1, "unsigned long", 0, "unsigned long", 0); // no_new_privs
-    seccomp = installSeccomp(seccompSyscalls(c, koffi), process.arch, { denyExec: true });
+    // Without stage 1's filter (an unsupported architecture) there is nothing to stack on.
+    seccomp = stage1.seccomp === true && installExecDeny(seccompSyscalls(c, koffi), process.arch);
   } catch (error) {
     send({
       type: FRAME_TYPES.FAIL,

@@ -1,9 +1,10 @@
 /**
  * The process isolation tier for JS/TS plugins: the plugin runs in a child process of the same
  * runtime, inside the native plugins' launcher chain (own uid when the host is root, user/pid/
- * net/mount/ipc/uts namespaces, rlimits, no capabilities, no_new_privs), with Landlock applied
- * before the runtime starts (`lib/guest/process_stage1.ts`) and a seccomp filter that denies execve, AF_UNIX
- * sockets and io_uring (`lib/guest/process_child.ts`). The kernel enforces the manifest on every runtime,
+ * net/mount/ipc/uts namespaces, rlimits, no capabilities, no_new_privs), with Landlock and the
+ * seccomp allow-list applied before the runtime starts (`lib/guest/process_stage1.ts`) and a
+ * stacked filter that denies execve before the plugin is imported (`lib/guest/process_child.ts`).
+ * The kernel enforces the manifest on every runtime,
  * Bun included. The call engine drives it through {@link ProcessTransport} (frames over the
  * child's stdio, shared plumbing in `child_channel.ts`); `ffi/` is imported lazily.
  *
