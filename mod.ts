@@ -42,7 +42,7 @@ export {
   parseManifestText,
 } from "./lib/manifest.ts";
 export { type LogFields, type Logger, SILENT_LOGGER } from "./lib/logger.ts";
-export { type Denial, PREDEFINED_CONTEXT_KEYS } from "./lib/broker/context.ts";
+export { type Denial, type PluginBudgets, PREDEFINED_CONTEXT_KEYS } from "./lib/broker/context.ts";
 export type {
   Enforcement,
   EnforcementArea,

@@ -1,21 +1,32 @@
 #!/usr/bin/env node
 /**
- * The `bulkhead` command line: keys, signatures, digests, the trust list and package inspection.
+ * The `bulkhead` command line: plugin skeletons and trial calls, keys, signatures, digests, the
+ * trust list and package inspection.
  *
  * ```text
- * bulkhead keygen --out <file> [--force]
+ * bulkhead init <dir> [--name <name>] [--force]
+ * bulkhead call <dir> <method> [json-arg]... [--policy <preset>] [--isolation worker|process]
+ * bulkhead keygen --out <file> [--force] [--unencrypted] [--passphrase-file <file>]
  * bulkhead sign <dir> --key <secret-key-file> [--expires <ISO date|<n>d|never>]
  * bulkhead verify <dir> [--policy <preset>] [--pin <key>]... [--allow-downgrade]
  * bulkhead hash <dir|file>
  * bulkhead trust add <dir> | --key <public key|file> [--note <text>]
  * bulkhead trust list
  * bulkhead trust remove <name>[@<version>] | --key <key id>
- * bulkhead trust revoke --key <key id|public key> | --digest <hex> [--reason <text>]
+ * bulkhead trust revoke <key id|public key|digest> | --key <…> | --digest <hex> [--reason <text>]
  * bulkhead inspect <dir> [--pin <key>]...
+ * bulkhead --version
  * ```
  *
- * Every command takes `--json` (machine-readable output) and `--help`. Exit codes: 0 success,
- * 1 failure (refused, invalid, error), 2 usage error.
+ * Every command takes `--json` (machine-readable output, errors too: `{ "error": { code,
+ * message, hint, issues } }`) and `--help`. Exit codes: 0 success, 1 failure (refused, invalid,
+ * error), 2 usage error.
+ *
+ * A public key has one text form, the line of the `.pub` file `keygen` writes:
+ * `bulkhead-ed25519:<key id>:<base64>`. `--pin`, `trust add --key` and `trust revoke` take that
+ * line, the bare key as 64 hex characters, or the path of a `.pub` file. The secret key file is
+ * encrypted with the passphrase from `$BULKHEAD_PASSPHRASE` or `--passphrase-file` (scrypt +
+ * XChaCha20-Poly1305) unless `keygen --unencrypted`.
  *
  * The trust list file is `--list <file>`, else `$BULKHEAD_TRUST_LIST`, else
  * `$XDG_CONFIG_HOME/bulkhead/trust-list.bin` (`~/.config/...`). Its key comes from
@@ -31,18 +42,16 @@
  * @module
  */
 
-import { realpathSync } from "node:fs";
-import { stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFileSync, realpathSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PluginError } from "./errors.ts";
+import { findUp } from "./find_up.ts";
 import type { Manifest } from "./manifest.ts";
 import { deriveGrants } from "../permissions/grants.ts";
 import {
-  createSignature,
   createTrustStore,
   digestFile,
-  encodeSignatureFile,
   evaluateTrust,
   parseSignatureFile,
   readPackage,
@@ -51,15 +60,22 @@ import {
   type TrustList,
   type TrustPresetName,
 } from "./trust/mod.ts";
-import { readPublicKey, readSecretKeyFile, writeKeyFiles } from "./trust/key_files.ts";
+import { readPublicKey } from "./trust/key_files.ts";
 import {
+  checkPackageDir,
   type CliContext,
+  fsState,
   manifestFromSnapshot,
   parseCommand,
+  reportError,
   requireOne,
   UsageError,
 } from "./trust/cli_common.ts";
-import { LIST_OPTIONS, openCliList, trustCommand } from "./trust/cli_trust.ts";
+import { LIST_OPTIONS, openCliList } from "./trust/cli_list.ts";
+import { trustCommand } from "./trust/cli_trust.ts";
+import { KEY_HELP, keygenCommand, signCommand } from "./cli_keys.ts";
+import { INIT_HELP, initCommand } from "./cli_init.ts";
+import { CALL_HELP, callCommand } from "./cli_call.ts";
 
 /** Where the CLI writes and which environment it reads. */
 export interface CliIo {
@@ -74,33 +90,59 @@ export interface CliIo {
 const USAGE = `Usage: bulkhead <command> [options]
 
 Commands:
-  keygen    generate an Ed25519 signing key (secret file mode 0600 + .pub)
+  init      create a plugin skeleton (plugin.json, a typed mod.ts, a test)
+  call      load a plugin under a policy and call one method; prints result and enforcement
+  keygen    generate an Ed25519 signing key (.pub + secret file, encrypted by default)
   sign      sign a plugin package (writes plugin.sig)
   verify    check a package against the trust list, pinned keys and a policy
   hash      print the digest of a package directory or a single file
   trust     add | list | remove | revoke entries of the encrypted trust list
   inspect   show a package's manifest fields, digest and signature state
 
-Options for every command: --json, --help
+Options for every command: --json, --help. \`bulkhead --version\` prints the version.
+Public keys: the .pub line bulkhead-ed25519:<key id>:<base64>, 64 hex characters, or a .pub path.
 Trust list: --list <file> | $BULKHEAD_TRUST_LIST; key: $BULKHEAD_TRUST_PASSPHRASE or
   --list-key-file <file> | $BULKHEAD_TRUST_KEY_FILE (never on the command line)
 `;
 
 const HELP: Record<string, string> = {
-  keygen: "Usage: bulkhead keygen --out <file> [--force] [--json]\n" +
-    "Writes the secret key to <file> (mode 0600) and the public key to <file>.pub.\n",
-  sign: "Usage: bulkhead sign <dir> --key <secret-key-file> [--expires <ISO date|<n>d|never>]\n" +
-    "Signs name, version (from plugin.json) and digest; writes <dir>/plugin.sig. Default expiry 365d.\n",
+  ...KEY_HELP,
+  init: INIT_HELP,
+  call: CALL_HELP,
   verify: "Usage: bulkhead verify <dir> [--policy development|standard|strict] [--pin <key>]...\n" +
     "                       [--allow-downgrade] [--list <file>] [--list-key-file <file>] [--json]\n" +
-    "Exit 0 when the policy allows the package, 1 otherwise.\n",
+    "--pin takes a .pub file or its line (bulkhead-ed25519:<key id>:<base64>). Exit 0 when the\n" +
+    "policy allows the package, 1 otherwise.\n",
   hash: "Usage: bulkhead hash <dir|file> [--json]\n" +
     "Package digest of a directory (SHA3-512 over the file listing) or SHA3-512 of a file.\n",
   inspect: "Usage: bulkhead inspect <dir> [--pin <key>]... [--list <file>] [--json]\n",
 };
 
+/**
+ * The version of this package, from its package.json.
+ *
+ * @returns e.g. "0.1.0", or "unknown" when no package.json of this package is found
+ */
+function cliVersion(): string {
+  if (!import.meta.url.startsWith("file:")) return "unknown";
+  const here = dirname(fileURLToPath(import.meta.url));
+  // package.json for npm and a checkout; deno.json (same version, checked by the meta tests) for JSR.
+  for (const name of ["package.json", "deno.json"]) {
+    const path = findUp(here, name);
+    if (path === undefined) continue;
+    try {
+      const pkg = JSON.parse(readFileSync(path, "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "@bulkhead/core" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // unreadable or not JSON: try the next kind of file
+    }
+  }
+  return "unknown";
+}
+
 function makeContext(io: CliIo, json: boolean): CliContext {
   const env = io.env ?? process.env;
+  const note = (text: string) => io.stderr.write(`note: ${text}\n`);
   return {
     io,
     env,
@@ -108,66 +150,13 @@ function makeContext(io: CliIo, json: boolean): CliContext {
     print(value, human) {
       io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
     },
-    openList: (values, create) => openCliList(values, { create, env }),
+    note,
+    openList: (values, create) => openCliList(values, { create, env, note }),
   };
 }
 
-function parseExpiry(text: string | undefined, now: Date): Date | null {
-  if (text === undefined) return new Date(now.getTime() + 365 * 86_400_000);
-  if (text === "never") return null;
-  const days = /^(\d+)d$/.exec(text);
-  if (days) return new Date(now.getTime() + Number(days[1]) * 86_400_000);
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) throw new UsageError(`--expires "${text}" is not a date`);
-  return date;
-}
-
-async function keygen(ctx: CliContext, args: string[]): Promise<number> {
-  const { values } = parseCommand(args, { out: { type: "string" }, force: { type: "boolean" } });
-  if (typeof values.out !== "string") throw new UsageError("--out <file> is required");
-  const keys = await writeKeyFiles(values.out, { force: values.force === true });
-  const pub = Buffer.from(keys.publicKey).toString("hex");
-  ctx.print(
-    {
-      keyId: keys.keyId,
-      publicKey: pub,
-      secretKeyFile: keys.secretPath,
-      publicKeyFile: keys.publicPath,
-    },
-    `Key ${keys.keyId}\n  public key  ${pub}\n  secret key  ${keys.secretPath} (mode 0600)\n` +
-      `  public file ${keys.publicPath}`,
-  );
-  return 0;
-}
-
-async function sign(ctx: CliContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, {
-    key: { type: "string" },
-    expires: { type: "string" },
-  });
-  const dir = requireOne(positionals, "package directory");
-  if (typeof values.key !== "string") throw new UsageError("--key <secret-key-file> is required");
-  const { secretKey } = await readSecretKeyFile(values.key);
-  const snapshot = await readPackage(dir);
-  const { name, version } = manifestFromSnapshot(snapshot);
-  const created = new Date();
-  const expires = parseExpiry(values.expires as string | undefined, created);
-  const sig = createSignature(
-    { name, version, digest: snapshot.digest, created, expires },
-    secretKey,
-  );
-  secretKey.fill(0);
-  const path = join(snapshot.dir, "plugin.sig");
-  await writeFile(path, encodeSignatureFile(sig));
-  ctx.print(
-    { ...sig.statement, signatureFile: path },
-    `Signed ${name}@${version} with key ${sig.statement.keyId}\n  digest  ${snapshot.digest}\n` +
-      `  expires ${sig.statement.expires ?? "never"}\n  wrote   ${path}`,
-  );
-  return 0;
-}
-
 async function judge(ctx: CliContext, values: Record<string, unknown>, dir: string) {
+  await checkPackageDir(dir);
   const snapshot = await readPackage(dir);
   const manifest = manifestFromSnapshot(snapshot);
   const { name, version } = manifest;
@@ -220,7 +209,10 @@ async function verify(ctx: CliContext, args: string[]): Promise<number> {
 async function hash(ctx: CliContext, args: string[]): Promise<number> {
   const { positionals } = parseCommand(args, {});
   const target = requireOne(positionals, "path");
-  const isDir = await stat(target).then((s) => s.isDirectory(), () => false);
+  const isDir = await stat(target).then(
+    (s) => s.isDirectory(),
+    (error) => Promise.reject(new UsageError(`"${target}": ${fsState(error)}`)),
+  );
   if (isDir) {
     const s = await readPackage(target);
     ctx.print(
@@ -318,26 +310,36 @@ function inspectGrants(manifest: Manifest): { deno: unknown; nodeExecArgv: strin
  */
 export async function main(argv: string[], io: CliIo = process): Promise<number> {
   const [command, ...rest] = argv;
-  const json = rest.includes("--json");
+  // Options end at "--" (after it come arguments such as `call`'s JSON values, "-1" included).
+  const end = rest.indexOf("--");
+  const options = end < 0 ? rest : rest.slice(0, end);
+  const json = options.includes("--json");
   const ctx = makeContext(io, json);
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     io.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === "--version" || command === "-V" || command === "version") {
+    const version = cliVersion();
+    io.stdout.write(json ? `${JSON.stringify({ version })}\n` : `bulkhead ${version}\n`);
+    return 0;
+  }
   const commands: Record<string, (ctx: CliContext, args: string[]) => Promise<number>> = {
-    keygen,
-    sign,
+    init: initCommand,
+    call: callCommand,
+    keygen: keygenCommand,
+    sign: signCommand,
     verify,
     hash,
     inspect,
     trust: trustCommand,
   };
-  const run = commands[command];
+  const run = Object.hasOwn(commands, command) ? commands[command] : undefined;
   if (run === undefined) {
     io.stderr.write(`error: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
-  if (command !== "trust" && (rest.includes("--help") || rest.includes("-h"))) {
+  if (command !== "trust" && (options.includes("--help") || options.includes("-h"))) {
     io.stdout.write(HELP[command] ?? USAGE);
     return 0;
   }
@@ -348,14 +350,7 @@ export async function main(argv: string[], io: CliIo = process): Promise<number>
       io.stderr.write(`error: ${error.message}\n${HELP[command] ?? ""}`);
       return 2;
     }
-    const e = error as { code?: string; message?: string; hint?: string };
-    if (json) {
-      io.stdout.write(
-        `${JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2)}\n`,
-      );
-    }
-    io.stderr.write(`error: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ""}\n`);
-    if (error instanceof PluginError) io.stderr.write(`hint: ${error.hint}\n`);
+    reportError(io, error, { command, json });
     return 1;
   }
 }

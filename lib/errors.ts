@@ -18,6 +18,10 @@
  * @module
  */
 
+import { MAX_CAUSE_DEPTH, plainFields } from "./_plain_fields.ts";
+
+export { MAX_CAUSE_DEPTH, plainFields };
+
 /** Every error code bulkhead raises, with what it means. */
 export const ERROR_CODES = {
   ERR_MANIFEST_INVALID: "plugin.json is missing, unreadable, or fails validation",
@@ -136,10 +140,15 @@ export interface SerializedError {
   stack?: string;
   issues?: Issue[];
   pluginCode?: string;
+  /** The error's own plain-data fields (a ZodError's `issues`, custom fields), bounded. */
+  fields?: Record<string, unknown>;
+  /** The error's `cause`, serialized the same way, at most {@link MAX_CAUSE_DEPTH} deep. */
+  cause?: SerializedError;
 }
 
 /**
- * Turns any thrown value into a structured-clone-safe object that keeps `code` and `hint`.
+ * Turns any thrown value into a structured-clone-safe object that keeps `code` and `hint`, the
+ * error's own plain-data fields (see {@link plainFields}) and its `cause` chain.
  *
  * @param error anything that was thrown
  * @returns a plain object
@@ -149,6 +158,10 @@ export interface SerializedError {
  * ```
  */
 export function serializeError(error: unknown): SerializedError {
+  return serializeAt(error, 0);
+}
+
+function serializeAt(error: unknown, depth: number): SerializedError {
   // Total: a plugin may throw anything (a null-prototype object, a Proxy, getters that throw).
   try {
     if (error instanceof Error) {
@@ -163,6 +176,11 @@ export function serializeError(error: unknown): SerializedError {
       }
       const issues = field(e, "issues");
       if (Array.isArray(issues)) out.issues = issuesFrom(issues);
+      // `issues` may be a getter (a validation library's): read it, the other fields only as data.
+      const fields = plainFields(e, ["issues"]);
+      if (fields !== undefined) out.fields = fields;
+      const cause = depth < MAX_CAUSE_DEPTH ? field(e, "cause") : undefined;
+      if (cause !== undefined) out.cause = serializeAt(cause, depth + 1);
       return out;
     }
   } catch {

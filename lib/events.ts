@@ -42,6 +42,7 @@ export const HOST_EVENTS = [
   "error",
   "reload",
   "violation",
+  "unenforced",
 ] as const;
 
 /** Name of a host event; see {@link HOST_EVENTS}. */
@@ -61,10 +62,12 @@ export interface HostEvents {
   state_change: StateChange;
   /** Something failed; `plugin` is undefined for host-level errors. */
   error: { plugin: string | undefined; error: unknown };
-  /** A plugin is being reloaded (an unload then a load follow). */
-  reload: { plugin: string; reason: string };
+  /** A plugin was reloaded: the new version serves from now on (`from` and `to` are versions). */
+  reload: { plugin: string; reason: string; from: string; to: string };
   /** A plugin tried something its manifest does not grant, or exceeded a limit. */
   violation: { plugin: string; kind: string; detail: string };
+  /** A plugin was started although its tier does not enforce `areas` its manifest restricts. */
+  unenforced: { plugin: string; runtime: string; tier: string; areas: string[] };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The logger the host writes to. Inject your own; the default discards everything, so the library
- * never prints on its own.
+ * The logger the host writes to. Inject your own; the default discards everything except
+ * security warnings (`warn` with `{ security: true }`: a plugin running with restrictions
+ * nobody enforces), which it writes to stderr, so that such a plugin is never silent.
  *
  * @example
  * ```ts
@@ -33,5 +34,24 @@ export const SILENT_LOGGER: Logger = Object.freeze({
   debug() {},
   info() {},
   warn() {},
+  error() {},
+});
+
+/**
+ * The host's default logger: silent, except `warn` lines whose fields say `security: true`,
+ * written to stderr as `bulkhead: security warning: <message>`.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_LOGGER.warn('Plugin "x" runs with filesystem not enforced', { security: true });
+ * DEFAULT_LOGGER.warn("a hook failed"); // nothing
+ * ```
+ */
+export const DEFAULT_LOGGER: Logger = Object.freeze({
+  debug() {},
+  info() {},
+  warn(message: string, fields?: LogFields) {
+    if (fields?.security === true) process.stderr.write(`bulkhead: security warning: ${message}\n`);
+  },
   error() {},
 });

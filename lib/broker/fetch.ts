@@ -34,6 +34,8 @@ export interface FetchBrokerOptions {
   maxRedirects?: number | undefined;
   /** Largest response body accepted, in bytes (default 32 MiB); the download stops there. */
   maxResponseBytes?: number | undefined;
+  /** Largest request body accepted, in bytes (default 32 MiB, what the plugin side allows). */
+  maxRequestBytes?: number | undefined;
   /** Deadline of one brokered fetch, redirects and body included, in ms (default 30 000). */
   fetchTimeoutMs?: number | undefined;
 }
@@ -44,7 +46,7 @@ export interface FetchBroker {
    * Fetches `url` on the plugin's behalf.
    *
    * @param url absolute http(s) URL
-   * @param init method, header pairs and body, as they crossed the boundary
+   * @param init method, header pairs, body and redirect mode, as they crossed the boundary
    * @returns the final response, its body read in full
    */
   fetch(url: string, init: SerializedRequestInit): Promise<SerializedResponse>;
@@ -63,7 +65,10 @@ export interface FetchBroker {
  * @returns the broker
  * @throws {PluginError} ERR_PERMISSION_DENIED from `fetch` when a URL or redirect target is not
  *   http(s) or outside the grant, or past `maxRedirects`
- * @throws {PluginError} ERR_INVALID_INPUT from `fetch` when the URL or init is malformed
+ * @throws {PluginError} ERR_INVALID_INPUT from `fetch` when the URL or init is malformed: a
+ *   method that is not an HTTP token (or CONNECT, TRACE, TRACK), a header name or value that is
+ *   not valid HTTP, a `host` header, a body that is not a string or bytes, is over
+ *   `maxRequestBytes` or comes with GET/HEAD, an unknown redirect mode
  * @throws {PluginError} ERR_RESOURCE_LIMIT from `fetch` past `connections` concurrent requests or
  *   when a body exceeds `maxResponseBytes`
  * @throws {PluginError} ERR_CALL_TIMEOUT from `fetch` when it takes longer than `fetchTimeoutMs`
@@ -76,6 +81,7 @@ export function createFetchBroker(options: FetchBrokerOptions): FetchBroker {
   const { plugin } = options;
   const maxRedirects = options.maxRedirects ?? 10;
   const maxBytes = options.maxResponseBytes ?? 32 * 1024 * 1024;
+  const maxRequestBytes = options.maxRequestBytes ?? 32 * 1024 * 1024;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 30_000;
   const requests = new Set<AbortController>();
   const deny = (target: string, message: string, hint: string): never => {
@@ -160,16 +166,18 @@ export function createFetchBroker(options: FetchBrokerOptions): FetchBroker {
     let current = first;
     let method = init.method ?? "GET";
     let body = init.body;
+    let headers = init.headers ?? [];
     for (let hop = 0;; hop++) {
       const res = await fetch(current, {
         method,
-        ...(init.headers ? { headers: init.headers } : {}),
+        headers,
         ...(body !== undefined ? { body: body as BodyInit } : {}),
         redirect: "manual",
         signal: request.signal,
       });
       const location = res.headers.get("location");
-      if (res.status >= 300 && res.status < 400 && location !== null) {
+      const follow = (init.redirect ?? "follow") === "follow";
+      if (follow && res.status >= 300 && res.status < 400 && location !== null) {
         await res.body?.cancel();
         if (hop >= maxRedirects) {
           throw new PluginError(
@@ -186,6 +194,11 @@ export function createFetchBroker(options: FetchBrokerOptions): FetchBroker {
         ) {
           method = "GET";
           body = undefined;
+          headers = headers.filter(([name]) => !BODY_HEADERS.has(name.toLowerCase()));
+        }
+        if (next.origin !== current.origin) {
+          // As fetch does: credentials meant for one origin are not sent to another.
+          headers = headers.filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase()));
         }
         current = next;
         continue;
@@ -209,7 +222,7 @@ export function createFetchBroker(options: FetchBrokerOptions): FetchBroker {
         );
       }
       const first = new URL(url);
-      const request = checkInit(url, init ?? {}, invalid);
+      const request = checkInit(url, init ?? {}, { invalid, maxRequestBytes });
       checkUrl(first, "");
       if (requests.size >= options.connections) {
         const used = requests.size;
@@ -248,28 +261,102 @@ export function createFetchBroker(options: FetchBrokerOptions): FetchBroker {
   };
 }
 
-/** Checks the shape of a plugin's fetch init (it crossed a boundary: trust no field). */
+/** Headers that describe a body: dropped with it when a redirect turns the request into a GET. */
+const BODY_HEADERS = new Set([
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-type",
+  "content-length",
+]);
+/** Headers dropped on a redirect to another origin (the Fetch standard's list, and cookies). */
+const CREDENTIAL_HEADERS = new Set(["authorization", "proxy-authorization", "cookie"]);
+/** An HTTP token (RFC 9110 section 5.6.2): methods and header names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/;
+/** Header values: no CR, LF or NUL (they would split or cut the header). */
+const BAD_VALUE = /[\r\n\0]/;
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const MAX_HEADERS = 256;
+const MAX_HEADER_BYTES = 64 * 1024;
+const REDIRECTS = new Set(["follow", "manual", "error"]);
+
+/**
+ * Checks a plugin's fetch init and returns a fresh copy of it (it crossed a boundary: trust no
+ * field, keep nothing but what was checked).
+ */
 function checkInit(
   url: string,
   init: SerializedRequestInit,
-  invalid: (message: string, hint: string) => PluginError,
+  o: {
+    invalid: (message: string, hint: string) => PluginError;
+    maxRequestBytes: number;
+  },
 ): SerializedRequestInit {
   const hint = "Pass a method string, [name, value] header pairs and a string or bytes body";
-  if (typeof init !== "object") throw invalid(`Cannot fetch "${url}": init is not an object`, hint);
-  const { method, headers, body } = init;
-  if (method !== undefined && typeof method !== "string") {
-    throw invalid(`Cannot fetch "${url}": the method is not a string`, hint);
+  function fail(what: string, h = hint): never {
+    throw o.invalid(`Cannot fetch "${url}": ${what}`, h);
   }
-  const pair = (h: unknown) =>
-    Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && typeof h[1] === "string";
-  if (headers !== undefined && !(Array.isArray(headers) && headers.every(pair))) {
-    throw invalid(`Cannot fetch "${url}": the headers are not [name, value] string pairs`, hint);
+  if (typeof init !== "object" || init === null) fail("init is not an object");
+  const { method, headers, body, redirect } = init;
+  const out: SerializedRequestInit = {};
+  if (method !== undefined) {
+    if (typeof method !== "string" || !TOKEN.test(method)) fail("the method is not an HTTP token");
+    if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+      fail(`the method "${method}" is not allowed`, "Use GET, POST, PUT, PATCH, DELETE, ...");
+    }
+    out.method = method;
   }
-  if (
-    body !== undefined && typeof body !== "string" && !(body instanceof ArrayBuffer) &&
-    !(body instanceof Uint8Array)
-  ) {
-    throw invalid(`Cannot fetch "${url}": the body is not a string or bytes`, hint);
+  if (headers !== undefined) {
+    if (!Array.isArray(headers) || headers.length > MAX_HEADERS) {
+      fail(`the headers are not at most ${MAX_HEADERS} [name, value] pairs`);
+    }
+    let size = 0;
+    out.headers = [];
+    for (const h of headers as unknown[]) {
+      if (!Array.isArray(h) || h.length !== 2) fail("the headers are not [name, value] pairs");
+      const [name, value] = h as unknown[];
+      if (typeof name !== "string" || !TOKEN.test(name)) {
+        fail(`the header name "${String(name).slice(0, 64)}" is not an HTTP token`);
+      }
+      if (typeof value !== "string" || BAD_VALUE.test(value)) {
+        fail(`the value of header "${name}" is not a string without CR, LF or NUL`);
+      }
+      if (name.toLowerCase() === "host") {
+        fail('a "host" header is not allowed', "The URL names the host; the grant checks it");
+      }
+      size += name.length + value.length;
+      if (size > MAX_HEADER_BYTES) fail(`the headers exceed ${MAX_HEADER_BYTES} bytes`);
+      out.headers.push([name, value]);
+    }
   }
-  return init;
+  if (body !== undefined) {
+    let bytes: number;
+    if (typeof body === "string") {
+      bytes = body.length > o.maxRequestBytes || body.length * 3 <= o.maxRequestBytes
+        ? body.length // over for sure, or under for sure (UTF-8 needs at most 3 bytes a unit)
+        : new TextEncoder().encode(body).byteLength;
+    } else if (body instanceof ArrayBuffer) {
+      bytes = body.byteLength;
+    } else if (ArrayBuffer.isView(body) && (body as Uint8Array).buffer instanceof ArrayBuffer) {
+      bytes = (body as Uint8Array).byteLength;
+    } else {
+      return fail("the body is not a string or bytes");
+    }
+    if (bytes > o.maxRequestBytes) {
+      fail(
+        `the request body exceeds ${o.maxRequestBytes} bytes`,
+        "Send a smaller body, or split it into several requests",
+      );
+    }
+    const m = (out.method ?? "GET").toUpperCase();
+    if (m === "GET" || m === "HEAD") fail(`a ${m} request cannot have a body`, "Use POST or PUT");
+    out.body = body;
+  }
+  if (redirect !== undefined) {
+    if (typeof redirect !== "string" || !REDIRECTS.has(redirect)) {
+      fail("the redirect mode is not follow, manual or error");
+    }
+    out.redirect = redirect;
+  }
+  return out;
 }

@@ -31,6 +31,7 @@ import type { FrameInit } from "../protocol/frames.ts";
 import { installExecDeny } from "../../sandbox/seccomp.ts";
 import { bindLibc, EINTR, moveIpcChannel, seccompSyscalls, writeAll } from "../../sandbox/libc.ts";
 import { servePlugin } from "./serve.ts";
+import { answerOs } from "./platform_answers.ts";
 import type { PortLike } from "./serve.ts";
 
 interface LoadHeader {
@@ -153,6 +154,15 @@ async function load(header: LoadHeader, call: PortLike, ctx: PortLike): Promise<
   }
   const landlock = stage1.landlock ?? null;
   for (const name of header.dropEnv) delete process.env[name];
+  // The same node:os answers as the worker tier (this child's own values would differ by tier).
+  answerOs((id) => process.getBuiltinModule(id) as Record<PropertyKey, unknown>, (t, k, v) => {
+    Object.defineProperty(t, k, {
+      value: v,
+      writable: false,
+      enumerable: true,
+      configurable: false,
+    });
+  });
   let seccomp = false;
   try {
     // Without stage 1's filter (an unsupported architecture) there is nothing to stack on.

@@ -7,6 +7,7 @@
 import * as Comlink from "comlink";
 import { PluginError, serializeError } from "../errors.ts";
 import { installComlinkErrorHandler } from "../protocol/comlink_errors.ts";
+import { brokeredFetch } from "./_fetch_init.ts";
 import {
   KIND_CALL,
   KIND_HOOK,
@@ -53,22 +54,6 @@ interface PluginModule {
 }
 
 const LIFECYCLE = ["start", "stop", "pause", "resume", "shutdown", "snapshot", "restore"] as const;
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
-
-function toInit(init: RequestInit | undefined): SerializedRequestInit {
-  const out: SerializedRequestInit = {};
-  if (init === undefined) return out;
-  if (init.method !== undefined) out.method = init.method;
-  if (init.headers !== undefined) out.headers = [...new Headers(init.headers).entries()];
-  const body = init.body;
-  if (typeof body === "string" || body instanceof ArrayBuffer || body instanceof Uint8Array) {
-    out.body = body;
-  } else if (body !== undefined && body !== null) {
-    throw new TypeError("Cannot fetch: ctx.fetch accepts a string, ArrayBuffer or Uint8Array body");
-  }
-  return out;
-}
-
 function makeContext(
   init: WorkerInitData,
   remote: Comlink.Remote<RemoteContext>,
@@ -87,18 +72,8 @@ function makeContext(
     },
     set: (key: string, value: unknown) => remote.set(key, value),
     log,
-    async fetch(input: string | URL | Request, reqInit?: RequestInit): Promise<Response> {
-      const url = input instanceof Request ? input.url : String(input);
-      const r = await remote.fetch(url, toInit(reqInit));
-      const body = NULL_BODY.has(r.status) ? null : r.body;
-      const res = new Response(body, {
-        status: r.status,
-        statusText: r.statusText,
-        headers: r.headers,
-      });
-      Object.defineProperty(res, "url", { value: r.url });
-      return res;
-    },
+    fetch: (input: string | URL | globalThis.Request, reqInit?: RequestInit): Promise<Response> =>
+      brokeredFetch((url, req) => remote.fetch(url, req), input, reqInit),
     hooks: Object.freeze({
       async on(name: string, handler: Fn, options: { priority?: number } = {}): Promise<void> {
         if (typeof handler !== "function") {
@@ -166,13 +141,13 @@ export async function servePlugin(
     call.postMessage([0, 0, serializeError(error)] satisfies Reply);
     return;
   }
-  const reply = (id: number, ok: 0 | 1, value: unknown) => {
+  const reply = (id: number, ok: 0 | 1, value: unknown, name = "") => {
     try {
       call.postMessage([id, ok, value] satisfies Reply);
     } catch (error) {
       const e = new PluginError(
         "ERR_PLUGIN_THREW",
-        `Cannot return result of call ${id}: it is not structured-cloneable`,
+        `Cannot return the result of "${init.name}.${name}": it is not structured-cloneable`,
         {
           hint: "Return plain data (objects, arrays, strings, numbers, typed arrays)",
           cause: error,
@@ -181,7 +156,7 @@ export async function servePlugin(
       call.postMessage([id, 0, serializeError(e)] satisfies Reply);
     }
   };
-  const settle = (id: number, fn: Fn, self: unknown, args: unknown[]) => {
+  const settle = (id: number, fn: Fn, self: unknown, args: unknown[], name: string) => {
     let result: unknown;
     try {
       result = fn.apply(self, args);
@@ -190,9 +165,12 @@ export async function servePlugin(
       return;
     }
     if (result instanceof Promise) {
-      result.then((value) => reply(id, 1, value), (error) => reply(id, 0, serializeError(error)));
+      result.then(
+        (value) => reply(id, 1, value, name),
+        (error) => reply(id, 0, serializeError(error)),
+      );
     } else {
-      reply(id, 1, result);
+      reply(id, 1, result, name);
     }
   };
   call.addEventListener("message", (event: MessageEvent) => {
@@ -210,11 +188,11 @@ export async function servePlugin(
         reply(id, 0, serializeError(e));
         return;
       }
-      settle(id, fn, methods, payload as unknown[]);
+      settle(id, fn, methods, payload as unknown[], name);
     } else if (kind === KIND_HOOK) {
       const fn = hookHandlers.get(name);
       if (fn === undefined) reply(id, 1, undefined);
-      else settle(id, fn, plugin, [payload]);
+      else settle(id, fn, plugin, [payload], name);
     } else if (kind === KIND_STATS) {
       // Self-reported by the plugin thread: a hostile plugin can lie about it.
       import("node:v8").then(
@@ -226,7 +204,7 @@ export async function servePlugin(
         ? plugin[name as (typeof LIFECYCLE)[number]]
         : undefined;
       if (typeof fn !== "function") reply(id, 1, undefined);
-      else settle(id, fn, plugin, payload === undefined ? [] : [payload]);
+      else settle(id, fn, plugin, payload === undefined ? [] : [payload], name);
     }
   });
   call.start?.();

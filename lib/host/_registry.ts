@@ -52,6 +52,11 @@ export class Registry {
     const found = new Map<string, string>();
     for (const root of roots) {
       const abs = resolve(root);
+      // A root that is itself a plugin directory is that plugin (not a folder of plugins).
+      if (await stat(join(abs, "plugin.json")).then((s) => s.isFile(), () => false)) {
+        await registerDir(this.#entries, abs, found, (m) => this.#newRecord(m));
+        continue;
+      }
       let names: string[];
       try {
         names = (await readdir(abs)).sort();

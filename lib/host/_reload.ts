@@ -10,6 +10,7 @@ import type { PreparedPackage } from "./_package.ts";
 import { LOADED, type PluginEntry } from "./_entry.ts";
 import { retiredError, type Service } from "./_service.ts";
 import { KIND_LIFECYCLE } from "../protocol/messages.ts";
+import { fingerprint } from "./_fingerprint.ts";
 
 /**
  * Reloads one plugin. A reload requested while one runs is coalesced: the running one goes again
@@ -51,7 +52,7 @@ async function reloadOnce(entry: PluginEntry, service: Service): Promise<void> {
       { hint: "Load it instead", plugin: name },
     );
   }
-  service.events.emit("reload", { plugin: name, reason: "reload requested" });
+
   const before = {
     manifest: record.manifest,
     digest: record.digest,
@@ -62,6 +63,7 @@ async function reloadOnce(entry: PluginEntry, service: Service): Promise<void> {
   };
   let prepared: PreparedPackage | undefined;
   let next: PluginInstance | undefined;
+  const fp = await fingerprint(entry.dir).catch(() => undefined);
   try {
     prepared = await service.starter.prepare(entry);
     if (prepared.manifest.name !== name) {
@@ -126,9 +128,16 @@ async function reloadOnce(entry: PluginEntry, service: Service): Promise<void> {
   service.registerHooks(entry, next);
   if (record.lifecycle.state === "inactive") service.hooks.pausePlugin(name);
   release?.();
+  entry.fingerprint = fp;
   const oldCleanup = entry.cleanup;
   entry.cleanup = prepared.cleanup;
   await service.recordLoad(record, true);
+  service.events.emit("reload", {
+    plugin: name,
+    reason: "reload requested",
+    from: before.manifest.version,
+    to: record.manifest.version,
+  });
   service.logger.info(
     `Reloaded plugin "${name}": ${before.manifest.version} -> ${record.manifest.version}`,
     { plugin: name },

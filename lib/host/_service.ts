@@ -20,6 +20,7 @@ import { Starter, type StarterState } from "./_starter.ts";
 import { type FailureDeps, Failures } from "./_failures.ts";
 import { KIND_LIFECYCLE } from "../protocol/messages.ts";
 import { Slots } from "./_slots.ts";
+import { fingerprint } from "./_fingerprint.ts";
 
 /** What the service reads from the host. */
 export interface ServiceDeps extends StarterState, FailureDeps {
@@ -109,6 +110,9 @@ export class Service {
     let prepared: PreparedPackage | undefined;
     let instance: PluginInstance | undefined;
     const release = await this.#slots.acquire();
+    // Taken before the files are read, so that the watcher compares with what was loaded (an
+    // edit during the load then reloads once, never goes unseen).
+    const before = await fingerprint(entry.dir).catch(() => undefined);
     try {
       this.assertOpen(name);
       prepared = await this.starter.prepare(entry);
@@ -152,7 +156,7 @@ export class Service {
     record.lastError = undefined;
     this.registerHooks(entry, entry.plugin.instance);
     record.lifecycle.transition("active", "loaded");
-    entry.fingerprint = undefined;
+    entry.fingerprint = before;
     this.events.emit("after_load", { plugin: name, durationMs: performance.now() - t0 });
     this.logger.info(`Loaded plugin "${name}" ${record.manifest.version}`, { plugin: name });
     void this.hooks.runParallel("on_plugin_load", { plugin: name }).catch(() => {});

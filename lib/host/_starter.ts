@@ -32,8 +32,18 @@ import { createTrustStore, type TrustStore } from "../trust/trust_store.ts";
 import { openTrustList, type TrustListFile } from "../trust/trust_file.ts";
 import { recordVersion } from "../trust/trust_list.ts";
 import { assertAllowed } from "../trust/evaluate.ts";
-import type { EnforcementArea } from "../../permissions/enforcement.ts";
-import { loadAdapter } from "../runtime/detect.ts";
+import type { Enforcement, EnforcementArea } from "../../permissions/enforcement.ts";
+import { assertRuntimeVersion, loadAdapter } from "../runtime/detect.ts";
+import type { Emitter, HostEvents } from "../events.ts";
+import {
+  allowsUnenforced,
+  checkedAreas,
+  chooseIsolation,
+  explicitIsolation,
+  forecastProcessTier,
+  type IsolationChoice,
+  verifyEnforcement,
+} from "./_isolation.ts";
 import type { RuntimeAdapter } from "../runtime/types.ts";
 
 /** What a started instance reports back to the host. */
@@ -51,6 +61,8 @@ export interface StarterState {
   store: Map<string, unknown>;
   logger: Logger;
   audit: AuditLog | undefined;
+  /** Where a load that runs unenforced is announced (`unenforced`). */
+  events?: Emitter<HostEvents>;
 }
 
 /** Starts plugin instances for the host. */
@@ -60,6 +72,7 @@ export class Starter {
   #store: Map<string, unknown>;
   #logger: Logger;
   #audit: AuditLog | undefined;
+  #events: Emitter<HostEvents> | undefined;
   #host: StarterHost;
   #adapter: Promise<RuntimeAdapter> | undefined;
   #trustStore: TrustStore | undefined;
@@ -68,13 +81,16 @@ export class Starter {
   /**
    * @param state host options, policy, store, logger, audit log
    * @param host callbacks into the host
+   * @throws {PluginError} ERR_RUNTIME_UNSUPPORTED when the runtime is older than bulkhead needs
    */
   constructor(state: StarterState, host: StarterHost) {
+    assertRuntimeVersion();
     this.#options = state.options;
     this.#policy = state.policy;
     this.#store = state.store;
     this.#logger = state.logger;
     this.#audit = state.audit;
+    this.#events = state.events;
     this.#host = host;
   }
 
@@ -165,20 +181,65 @@ export class Starter {
   }
 
   /**
-   * Starts an instance in the plugin's tier (native child, process tier, or worker).
+   * Starts an instance in the plugin's tier (native child, process tier, or worker), then checks
+   * its enforcement report: a restricted area left unenforced is refused, or with
+   * `allowUnenforced` (or the `development` policy) announced as a security warning.
    *
    * @param entry the plugin's entry
    * @param prepared the verified package
    * @returns the ready instance
+   * @throws {PluginError} ERR_RUNTIME_UNSUPPORTED when no allowed tier enforces the manifest
    */
   async startInstance(entry: PluginEntry, prepared: PreparedPackage): Promise<PluginInstance> {
-    if (prepared.codeManifest.native !== undefined) return this.#startNative(entry, prepared);
-    if (this.#isolation(prepared.codeManifest) === "process") {
-      return this.#startProcess(entry, prepared);
+    const required = this.requiredAreas();
+    const allowUnenforced = allowsUnenforced(this.#options);
+    let choice: IsolationChoice | undefined;
+    let instance: PluginInstance;
+    if (prepared.codeManifest.native !== undefined) {
+      instance = await this.#startNative(entry, prepared, required.length > 0 || !allowUnenforced);
+    } else {
+      const manifest = this.effectiveLimits(prepared.codeManifest);
+      const adapter = await this.getAdapter();
+      choice = await chooseIsolation({
+        manifest,
+        runtime: adapter.name,
+        heapLimit: this.#options.denoHeapLimit !== false,
+        explicit: explicitIsolation(manifest, this.#options.policy),
+        explicitFrom: manifest.isolation !== undefined ? "plugin.json" : "the policy",
+        required,
+        allowUnenforced,
+        forecastProcess: () => forecastProcessTier(adapter.name, manifest, prepared.privateCopy),
+      });
+      instance = choice.tier === "process"
+        ? await this.#startProcess(entry, prepared, choice.requireSandbox)
+        : await this.#startWorker(entry, manifest, adapter);
     }
-    const adapter = await this.getAdapter();
+    const report = entry.record.enforcement;
+    if (report === undefined) return instance;
+    const name = prepared.manifest.name;
+    let gaps: EnforcementArea[];
+    try {
+      gaps = verifyEnforcement(report, {
+        name,
+        checked: choice?.checked ?? checkedAreas(prepared.manifest, required),
+        required,
+        allowUnenforced,
+      });
+    } catch (error) {
+      await instance.terminate(error as PluginError);
+      throw error;
+    }
+    if (gaps.length > 0) this.#announceUnenforced(name, report, gaps);
+    return instance;
+  }
+
+  async #startWorker(
+    entry: PluginEntry,
+    manifest: Manifest,
+    adapter: RuntimeAdapter,
+  ): Promise<PluginInstance> {
     const { instance, enforcement } = await startWorkerInstance({
-      manifest: this.effectiveLimits(prepared.codeManifest),
+      manifest,
       adapter,
       store: this.#store,
       logger: this.#logger,
@@ -189,6 +250,18 @@ export class Starter {
     });
     entry.record.enforcement = enforcement;
     return instance;
+  }
+
+  /** Logs (a security warning), emits `unenforced` and audits a load that runs unenforced. */
+  #announceUnenforced(name: string, report: Enforcement, areas: EnforcementArea[]): void {
+    const { runtime, tier } = report;
+    this.#logger.warn(
+      `Plugin "${name}" runs with ${areas.join(", ")} not enforced (${runtime}, ${tier} tier): ` +
+        "its manifest restricts them, but this tier does not hold it to that",
+      { plugin: name, security: true, runtime, tier, areas },
+    );
+    this.#events?.emit("unenforced", { plugin: name, runtime, tier, areas });
+    this.#audit?.write("unenforced", name, { runtime, tier, areas });
   }
 
   /** The host's load and shutdown timeouts, as every tier takes them. */
@@ -225,41 +298,38 @@ export class Starter {
   }
 
   /** What the child tiers (process, native) take besides the manifest and the code. */
-  #childOptions(entry: PluginEntry, adapter: RuntimeAdapter) {
+  #childOptions(entry: PluginEntry, adapter: RuntimeAdapter, requireSandbox: boolean) {
     return {
       runtime: adapter.name,
       store: this.#store,
       logger: this.#logger,
-      requireSandbox: this.requiredAreas().length > 0,
+      requireSandbox,
       ...this.#timeouts(),
       ...this.#instanceCallbacks(entry),
     };
   }
 
-  /**
-   * The tier a JS plugin runs in: the manifest's `isolation`, else the policy's (`strict` prefers
-   * `process`, used where the kernel can enforce it: Linux).
-   */
-  #isolation(manifest: Manifest): "worker" | "process" {
-    if (manifest.isolation !== undefined) return manifest.isolation;
-    return this.#policy.isolation === "process" && process.platform === "linux"
-      ? "process"
-      : "worker";
-  }
-
-  async #startProcess(entry: PluginEntry, prepared: PreparedPackage): Promise<PluginInstance> {
+  async #startProcess(
+    entry: PluginEntry,
+    prepared: PreparedPackage,
+    requireSandbox: boolean,
+  ): Promise<PluginInstance> {
     const adapter = await this.getAdapter();
     const { startProcessInstance } = await import("../tiers/process.ts");
     const { instance, enforcement } = await startProcessInstance({
       manifest: this.effectiveLimits(prepared.codeManifest),
       privateCopy: prepared.privateCopy,
-      ...this.#childOptions(entry, adapter),
+      ...this.#childOptions(entry, adapter, requireSandbox),
     });
     entry.record.enforcement = enforcement;
     return instance;
   }
 
-  async #startNative(entry: PluginEntry, prepared: PreparedPackage): Promise<PluginInstance> {
+  async #startNative(
+    entry: PluginEntry,
+    prepared: PreparedPackage,
+    requireSandbox: boolean,
+  ): Promise<PluginInstance> {
     const manifest = this.effectiveLimits(prepared.manifest);
     const name = manifest.name;
     const key = platformKey();
@@ -290,7 +360,7 @@ export class Starter {
       manifest,
       library,
       libraryPath,
-      ...this.#childOptions(entry, adapter),
+      ...this.#childOptions(entry, adapter, requireSandbox),
     });
     entry.record.enforcement = enforcement;
     return instance;

@@ -23,6 +23,8 @@ export interface WatchDeps {
  * @returns a function that stops watching
  */
 export function watchEntries(deps: WatchDeps): () => void {
+  // Entries loaded before the watcher started carry the fingerprint of what was loaded; the first
+  // pass runs at once, so no edit waits an interval to be noticed.
   const pending = new Map<string, string>();
   let busy = false;
   const tick = async () => {
@@ -57,5 +59,6 @@ export function watchEntries(deps: WatchDeps): () => void {
     }
   };
   const timer = setInterval(() => void tick(), deps.intervalMs);
+  void tick();
   return () => clearInterval(timer);
 }

@@ -7,7 +7,7 @@
  */
 
 import { PluginError } from "../errors.ts";
-import { SILENT_LOGGER } from "../logger.ts";
+import { DEFAULT_LOGGER } from "../logger.ts";
 import type { HostOptions, UnloadOptions } from "./options.ts";
 import type { Plugin, PluginInfo } from "../plugin.ts";
 import type { PluginState } from "../lifecycle.ts";
@@ -22,7 +22,7 @@ import { countStates, Registry } from "./_registry.ts";
 import { reloadEntry } from "./_reload.ts";
 import { Service } from "./_service.ts";
 import { pauseEntry, resumeEntry } from "./_pause.ts";
-import { resolvePolicy, type TrustPolicy } from "../trust/policy.ts";
+import { resolvePinnedKeys, resolvePolicy, type TrustPolicy } from "../trust/policy.ts";
 
 export { HOST_API_VERSION } from "./options.ts";
 export type { HostOptions, TrustOptions, UnloadOptions } from "./options.ts";
@@ -60,12 +60,14 @@ export class PluginHost {
    * @throws {TypeError} when `options.policy` names an unknown preset or has a field of the wrong
    * type
    * @throws {RangeError} when a policy limit is not a positive number
+   * @throws {TypeError} when a `trust.pinnedKeys` entry is not a public key line or 64 hex
    */
   constructor(options: HostOptions = {}) {
     this.#options = options;
-    const logger = options.logger ?? SILENT_LOGGER;
+    const logger = options.logger ?? DEFAULT_LOGGER;
     this.#store = new Map(Object.entries(options.context ?? {}));
     this.#policy = resolvePolicy(options.policy ?? (options.trust ? "standard" : "development"));
+    resolvePinnedKeys(options.trust?.pinnedKeys); // a malformed key fails here, not at every load
     this.#audit = options.audit === undefined ? undefined : new AuditLog(options.audit, {
       logger, // an unwritable audit log is reported (ERR_IO), never thrown into the host
       onError: (error) => this.events.emit("error", { plugin: undefined, error }),
@@ -251,16 +253,17 @@ export class PluginHost {
    * stable for one interval before the reload starts (debounce).
    *
    * @param options poll interval (default 500 ms)
-   * @returns a function that stops watching
+   * @returns a function that stops watching; it also has `stop()`, like `startMonitor()`'s handle
    */
-  watch(options: { intervalMs?: number } = {}): () => void {
+  watch(options: { intervalMs?: number } = {}): (() => void) & { stop(): void } {
     const stop = watchEntries({
       entries: () => this.#registry.entries(),
       reload: (name) => this.reload(name),
       isClosed: () => this.#closed,
       intervalMs: options.intervalMs ?? 500,
     });
-    return this.#keep(stop);
+    const done = this.#keep(stop);
+    return Object.assign(() => done(), { stop: done });
   }
 
   /**

@@ -21,7 +21,7 @@ export interface TrustOptions {
   listPath?: string;
   /** Passphrase or raw 32-byte key of the list. */
   secret?: TrustSecret;
-  /** Public keys trusted on top of the list (hex or base64). */
+  /** Public keys trusted on top of the list: the `.pub` line (`bulkhead-ed25519:…`) or 64 hex. */
   pinnedKeys?: string[];
 }
 
@@ -31,22 +31,38 @@ export interface HostOptions {
   pluginDirs?: string[];
   /** Initial context values (`config`, `logger`, `http`, `cache`, `database`, or custom keys). */
   context?: Record<string, unknown>;
-  /** Where host and plugin logs go (default: discard). */
+  /**
+   * Where host and plugin logs go. Default: discard everything except security warnings (a
+   * plugin running with restrictions nobody enforces), which go to stderr.
+   */
   logger?: Logger;
   /**
    * Security policy: `development` (unsigned allowed, warns), `standard` (signature from a trusted
    * key required), `strict` (signature and enforcement required, no downgrade, tighter limits), or
-   * a custom object. Default: `standard` when `trust` is given, else `development`.
+   * a custom object. Default: `standard` when `trust` is given, else `development`'s trust
+   * rules. Isolation: `strict` asks for the process tier, a `development` policy named here for
+   * the worker tier (and allows unenforced plugins, warned); otherwise, and when the manifest
+   * names no `isolation`, each plugin gets the cheapest tier that enforces what its manifest
+   * restricts on this runtime (`"auto"`), or is refused (ERR_RUNTIME_UNSUPPORTED).
    */
   policy?: TrustPresetName | TrustPolicyInput;
   /** Trusted keys and the encrypted trust list. */
   trust?: TrustOptions;
   /**
-   * Refuse plugins whose restrictions this runtime cannot enforce (ERR_RUNTIME_UNSUPPORTED).
-   * `true` checks the permission areas (filesystem, network, env, subprocess, ffi); a list checks
-   * exactly those areas (add "memory" and "cpu" to require enforced limits too).
+   * Areas that must be enforced, even with `allowUnenforced`: auto isolation picks a tier that
+   * enforces them (the process tier on Linux), and a plugin no tier here can hold to them is
+   * refused (ERR_RUNTIME_UNSUPPORTED). `true` means the permission areas (filesystem, network,
+   * env, subprocess, ffi, signals); a list names exactly those areas (add "memory" and "cpu" to
+   * require enforced limits too).
    */
   requireEnforcement?: boolean | EnforcementArea[];
+  /**
+   * Run plugins whose restrictions this runtime and OS cannot enforce instead of refusing them
+   * (ERR_RUNTIME_UNSUPPORTED): auto isolation still prefers a tier that enforces them, and every
+   * load that runs unenforced is warned about (the logger, the `unenforced` event, the audit
+   * log). `requireEnforcement` still refuses the areas it names. Default false.
+   */
+  allowUnenforced?: boolean;
   /** Host-wide upper bounds for manifest limits: asking for more is refused with ERR_LIMITS. */
   maxLimits?: Partial<Limits>;
   /** Violation threshold and what happens when it is crossed. */

@@ -52,11 +52,17 @@ export type LoadFailure = SerializedError;
 /** Marker key for a context value handed over as a proxy on its own port. */
 export const PROXY_PORT = "__bulkheadProxyPort";
 
-/** A fetch request reduced to structured-clone-safe fields. */
+/**
+ * A fetch request reduced to structured-clone-safe fields. The plugin side builds it from a
+ * `Request` (or fetch's `(url, init)`), so `headers` already hold the content type a FormData,
+ * URLSearchParams or Blob body implies, and `body` holds that body's bytes.
+ */
 export interface SerializedRequestInit {
   method?: string;
   headers?: [string, string][];
   body?: string | ArrayBuffer | Uint8Array;
+  /** `manual` and `error` stop at the first redirect (the plugin side turns `error` into a TypeError). */
+  redirect?: "follow" | "manual" | "error";
 }
 
 /** A fetch response reduced to structured-clone-safe fields. */
@@ -66,5 +72,6 @@ export interface SerializedResponse {
   statusText: string;
   headers: [string, string][];
   body: ArrayBuffer;
+  /** Whether the broker followed at least one redirect to reach `url`. */
   redirected: boolean;
 }

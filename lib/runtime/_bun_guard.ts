@@ -7,6 +7,8 @@
  * @module
  */
 
+import { answerOs } from "../guest/platform_answers.ts";
+
 const denied = (what: string) => () => {
   throw Object.assign(new Error(`Cannot ${what}: not permitted for plugins`), {
     name: "PluginError",
@@ -23,6 +25,9 @@ function stub(target: object, key: string, value: unknown): void {
 }
 
 const proc = (globalThis as unknown as { process: Record<string, unknown> }).process;
+// The same harmless node:os answers as every other tier (host name, home, users, CPUs).
+const getBuiltin = proc.getBuiltinModule as (id: string) => Record<PropertyKey, unknown>;
+if (typeof getBuiltin === "function") answerOs((id) => getBuiltin.call(proc, id), stub);
 stub(proc, "abort", denied("abort the process"));
 stub(proc, "exit", denied("exit the process"));
 stub(proc, "reallyExit", denied("exit the process"));

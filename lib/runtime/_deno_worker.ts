@@ -13,10 +13,14 @@ import { serveLocked } from "./_serve_locked.ts";
 const { workerData } = (globalThis as unknown as {
   process: { getBuiltinModule(id: "node:worker_threads"): { workerData: unknown } };
 }).process.getBuiltinModule("node:worker_threads");
-const data = workerData as { init: WorkerInitData; call: MessagePort; ctx: MessagePort };
+const data = workerData as {
+  init: WorkerInitData & { declaredEnv?: string[] };
+  call: MessagePort;
+  ctx: MessagePort;
+};
 let failure: unknown;
 try {
-  lockdown({ plugin: data.init.name });
+  lockdown({ plugin: data.init.name, env: data.init.declaredEnv });
 } catch (error) {
   failure = error;
 }

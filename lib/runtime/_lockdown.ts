@@ -16,6 +16,8 @@
  */
 
 import { PluginError } from "../errors.ts";
+import { answerOs } from "../guest/platform_answers.ts";
+import { isOsAnswer, lockEnv, pinOsAnswers } from "./_platform.ts";
 
 /** A plain object whose properties are being locked. */
 export type Obj = Record<PropertyKey, unknown>;
@@ -32,6 +34,8 @@ const symbolDescription = Object.getOwnPropertyDescriptor(Symbol.prototype, "des
 export interface LockdownOptions {
   /** Plugin name, for error messages. */
   plugin: string;
+  /** Deno: the declared environment variables (`permissions.env`), the only ones listed. */
+  env?: readonly string[] | undefined;
 }
 
 /** What every step needs: the plugin name, `process`, and the built-in modules. */
@@ -108,7 +112,10 @@ export function deny(
   if (target === undefined) return;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
-    if (key in target) pin(target, key, denier(ctx, what, key));
+    // An answer from platform_answers.ts replaced the function already (Node's os list).
+    if (key in target && !isOsAnswer((target as Obj)[key])) {
+      pin(target, key, denier(ctx, what, key));
+    }
   }
 }
 
@@ -211,7 +218,10 @@ export function lockHandle(ctx: Ctx, proto: object | undefined, name: string): v
   deny(ctx, proto, ["open", "openFromRid"], `wrap a raw descriptor in a ${name} handle`);
 }
 
-/** What Node and Deno share: signals, the working directory, V8 flags, cross-thread channels. */
+/**
+ * What Node and Deno share: signals, the working directory, V8 flags, cross-thread channels, and
+ * the same `node:os` answers everywhere (`lib/guest/platform_answers.ts`).
+ */
 export function lockCommon(ctx: Ctx): void {
   pinIntrinsics();
   const { proc } = ctx;
@@ -230,6 +240,7 @@ export function lockCommon(ctx: Ctx): void {
   const nav = (globalThis as Obj).navigator as Obj | undefined;
   const locks = nav?.locks as object | undefined;
   if (locks) deny(ctx, getPrototypeOf(locks) as object, ["request", "query"], "use Web Locks");
+  pinOsAnswers(answerOs, { builtin: ctx.builtin, pin });
 }
 
 /**
@@ -371,7 +382,7 @@ function lockDeno(ctx: Ctx): void {
  * it before importing anything that imports a `node:` module: Deno fixes a module's named
  * exports when it first evaluates.
  *
- * @param options the plugin name, for error messages
+ * @param options the plugin name, for error messages, and the declared environment variables
  * @throws {TypeError} when a step cannot be applied on this Deno version
  * @example
  * ```ts
@@ -383,4 +394,5 @@ export function lockdown(options: LockdownOptions): void {
   const ctx = createContext(options);
   lockCommon(ctx);
   lockDeno(ctx);
+  lockEnv(ctx.proc, (globalThis as Obj).Deno as Obj, options.env);
 }

@@ -17,9 +17,13 @@ const scope = globalThis as unknown as {
 };
 scope.onmessage = async (event: MessageEvent) => {
   scope.onmessage = null;
-  const m = event.data as { init: WorkerInitData; call: MessagePort; ctx: MessagePort };
+  const m = event.data as {
+    init: WorkerInitData & { declaredEnv?: string[] };
+    call: MessagePort;
+    ctx: MessagePort;
+  };
   try {
-    if (scope.Deno !== undefined) lockdown({ plugin: m.init.name });
+    if (scope.Deno !== undefined) lockdown({ plugin: m.init.name, env: m.init.declaredEnv });
   } catch (error) {
     m.call.postMessage([0, 0, serializeError(error)] satisfies Reply);
     return;

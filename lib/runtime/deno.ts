@@ -83,7 +83,8 @@ function spawnDeno(req: SpawnRequest): WorkerHandle {
     if (m.t === "hello") {
       worker.postMessage(
         {
-          init: req.init,
+          // The declared variable names, for the environment view of the lockdown.
+          init: { ...req.init, declaredEnv: [...req.grants.env] },
           call: req.callPort,
           ctx: req.ctxPort,
           heapMb: req.heapMb,

@@ -1,6 +1,6 @@
 /**
- * The `bulkhead trust add|list|remove|revoke` subcommands of `lib/cli.ts`, and where every command
- * finds the trust list and its key. Not part of the trust API: `mod.ts` does not export it.
+ * The `bulkhead trust add|list|remove|revoke` subcommands of `lib/cli.ts` (the list itself is
+ * found by `cli_list.ts`). Not part of the trust API: `mod.ts` does not export it.
  *
  * @example
  * ```ts
@@ -11,19 +11,19 @@
  */
 
 import { stat } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
 import { PluginError } from "../errors.ts";
 import { fromBase64 } from "./_encoding.ts";
 import {
+  checkPackageDir,
   type CliContext,
   manifestFromSnapshot,
   type OptionSpec,
   parseCommand,
   UsageError,
 } from "./cli_common.ts";
-import { readListKeyFile, readPublicKey } from "./key_files.ts";
-import { createVerifier, keyIdOf, parsePublicKey } from "./keys.ts";
+import { cliListPath, LIST_OPTIONS } from "./cli_list.ts";
+import { readPublicKey } from "./key_files.ts";
+import { createVerifier, formatPublicKey, keyIdOf, parsePublicKey } from "./keys.ts";
 import { readPackage } from "./package_snapshot.ts";
 import { parseSignatureFile, verifyStatement } from "./signature.ts";
 import {
@@ -36,79 +36,13 @@ import {
   revokeKey,
   type TrustList,
 } from "./trust_list.ts";
-import {
-  hasTrustListMarker,
-  openTrustList,
-  type TrustListFile,
-  type TrustSecret,
-} from "./trust_file.ts";
-
-/** The trust-list options (`--list`, `--list-key-file`, `--scrypt-log2n`). */
-export const LIST_OPTIONS = {
-  list: { type: "string" },
-  "list-key-file": { type: "string" },
-  "scrypt-log2n": { type: "string" },
-} as const;
-
-/** Whether `path` exists; errors other than ENOENT count as existing, so opening reports them. */
-async function exists(path: string): Promise<boolean> {
-  return await stat(path).then(
-    () => true,
-    (e) => (e as { code?: string } | null)?.code !== "ENOENT",
-  );
-}
-
-function defaultListPath(env: Record<string, string | undefined>): string {
-  if (env.BULKHEAD_TRUST_LIST) return env.BULKHEAD_TRUST_LIST;
-  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return join(config, "bulkhead", "trust-list.bin");
-}
-
-async function listSecret(
-  values: Record<string, unknown>,
-  env: Record<string, string | undefined>,
-): Promise<TrustSecret> {
-  const keyFile = (values["list-key-file"] as string | undefined) ?? env.BULKHEAD_TRUST_KEY_FILE;
-  if (keyFile) return { key: await readListKeyFile(keyFile) };
-  const passphrase = env.BULKHEAD_TRUST_PASSPHRASE;
-  if (passphrase) return { passphrase };
-  throw new PluginError("ERR_TRUST_LIST", "Cannot open trust list: no passphrase or key file", {
-    hint: "Set BULKHEAD_TRUST_PASSPHRASE, or pass --list-key-file / set BULKHEAD_TRUST_KEY_FILE",
-  });
-}
-
-/**
- * Opens the CLI's trust list: `--list`, else `$BULKHEAD_TRUST_LIST`, else
- * `$XDG_CONFIG_HOME/bulkhead/trust-list.bin`, with the key from the environment or a key file.
- *
- * @param values parsed {@link LIST_OPTIONS}
- * @param options `create` a missing list that never existed; the environment
- * @returns the open list, or undefined when `create` is false, `--list` is not given and the
- *   default list was never created
- * @throws {PluginError} ERR_TRUST_LIST when the list cannot be opened, including a default list
- *   that existed and is gone (reading it as "none" would decide without its revocations)
- */
-export async function openCliList(
-  values: Record<string, unknown>,
-  options: { create: boolean; env: Record<string, string | undefined> },
-): Promise<TrustListFile | undefined> {
-  const { create, env } = options;
-  const explicit = typeof values.list === "string";
-  const path = resolve(explicit ? values.list as string : defaultListPath(env));
-  if (!create && !explicit && !(await exists(path)) && !(await hasTrustListMarker(path))) {
-    return undefined;
-  }
-  const log2 = values["scrypt-log2n"];
-  const open = log2 === undefined ? { create } : { create, scryptLog2N: Number(log2) };
-  return openTrustList(path, await listSecret(values, env), open);
-}
 
 const HELP = `Usage:
   bulkhead trust add <dir> [--note <text>]          approve this exact signed package
-  bulkhead trust add --key <public key|file> [--note <text>]   trust a signing key
+  bulkhead trust add --key <public key|.pub file> [--note <text>]   trust a signing key
   bulkhead trust list
   bulkhead trust remove <name>[@<version>] | --key <key id>
-  bulkhead trust revoke <key id|digest> | --key <key id|public key> | --digest <hex>
+  bulkhead trust revoke <key id|public key|digest> | --key <key id|public key> | --digest <hex>
                         [--reason <text>]
 Options: --list <file>, --list-key-file <file>, --scrypt-log2n <n> (new list), --json, --help
 The passphrase comes from $BULKHEAD_TRUST_PASSPHRASE (or use a key file); never from argv.
@@ -130,15 +64,29 @@ async function add(ctx: CliContext, values: Record<string, unknown>, positionals
   if (typeof values.key === "string") {
     if (positionals.length > 0) throw new UsageError("pass either <dir> or --key, not both");
     const key = await readPublicKey(values.key);
-    const keyId = keyIdOf(parsePublicKey(key));
+    const keyId = keyIdOf(key);
     const file = await mustOpen(ctx, values, true);
-    const list = await file.update((current) => addTrustedKey(current, key, opts));
+    let already = false;
+    const list = await file.update((current) => {
+      already = current.keys.some((k) => k.keyId === keyId);
+      // A repeated add without --note changes nothing: the original date stays.
+      return already && note === undefined ? current : addTrustedKey(current, key, opts);
+    });
     const rec = list.keys.find((k) => k.keyId === keyId)!;
-    ctx.print({ added: "key", ...rec }, `Trusted key ${rec.keyId}`);
+    if (list.revokedKeys.some((k) => k.keyId === keyId)) {
+      ctx.io.stderr.write(`warning: key ${keyId} is revoked in this list; revocation wins\n`);
+    }
+    ctx.print(
+      { added: "key", alreadyTrusted: already, ...rec, line: formatPublicKey(key) },
+      already
+        ? `Key ${keyId} was already trusted${note === undefined ? "" : " (note updated)"}`
+        : `Trusted key ${keyId}`,
+    );
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError("expected <dir> or --key <public key>");
   const dir = positionals[0]!;
+  await checkPackageDir(dir);
   const snapshot = await readPackage(dir);
   const manifest = manifestFromSnapshot(snapshot);
   if (snapshot.signature === undefined) {
@@ -154,21 +102,30 @@ async function add(ctx: CliContext, values: Record<string, unknown>, positionals
   const expected = { name: manifest.name, version: manifest.version, digest: snapshot.digest };
   verifyStatement(sig, expected, createVerifier(parsePublicKey(fromBase64(sig.publicKey)!)));
   const file = await mustOpen(ctx, values, true);
-  await file.update((current) => addTrustEntry(current, sig, opts));
+  let already = false;
+  await file.update((current) => {
+    already = current.entries.some((e) =>
+      e.name === expected.name && e.version === expected.version && e.digest === expected.digest
+    );
+    return already && note === undefined ? current : addTrustEntry(current, sig, opts);
+  });
+  const what = `${expected.name}@${expected.version} (${snapshot.digest.slice(0, 16)}…)`;
   ctx.print(
-    { added: "entry", ...expected, keyId: sig.statement.keyId },
-    `Trusted ${expected.name}@${expected.version} (${
-      snapshot.digest.slice(0, 16)
-    }…) signed by ${sig.statement.keyId}`,
+    { added: "entry", alreadyTrusted: already, ...expected, keyId: sig.statement.keyId },
+    already
+      ? `${what} was already trusted${note === undefined ? "" : " (note updated)"}`
+      : `Trusted ${what} signed by ${sig.statement.keyId}`,
   );
   return 0;
 }
 
-function describeList(list: TrustList): string {
-  const lines: string[] = [];
+function describeList(path: string, list: TrustList): string {
+  const lines: string[] = [`Trust list ${path}`];
   lines.push(`Trusted keys (${list.keys.length})`);
   for (const k of list.keys) {
-    lines.push(`  ${k.keyId}  ${k.publicKey}${k.note ? `  ${k.note}` : ""}`);
+    const bytes = fromBase64(k.publicKey);
+    const text = bytes?.length === 32 ? formatPublicKey(bytes) : k.publicKey;
+    lines.push(`  ${text}${k.note ? `  ${k.note}` : ""}`);
   }
   lines.push(`Trusted packages (${list.entries.length})`);
   for (const e of list.entries) {
@@ -214,6 +171,22 @@ function revokeTarget(
 }
 
 /**
+ * The key id to revoke: a key id as given; a `.pub` file or a key line read and checked; a bare
+ * hex or base64 key as given (revoking needs only its 32 bytes, not a valid key).
+ */
+async function revokedKeyText(value: string): Promise<string> {
+  const text = value.trim();
+  if (/^[0-9a-f]{16}$/.test(text)) return text;
+  const isFile = await stat(value).then((s) => s.isFile(), () => false);
+  if (!isFile && !text.startsWith("bulkhead-ed25519:") && !text.startsWith("{")) return text;
+  try {
+    return keyIdOf(await readPublicKey(value));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/**
  * Runs `bulkhead trust <subcommand>`.
  *
  * @param ctx CLI context
@@ -243,10 +216,15 @@ export async function trustCommand(ctx: CliContext, args: string[]): Promise<num
       const file = await ctx.openList(values, false);
       const list = file?.list;
       if (list === undefined) {
-        ctx.print({ exists: false }, "No trust list yet (create one with `bulkhead trust add`)");
+        const path = cliListPath(values, ctx.env);
+        ctx.print(
+          { exists: false, path },
+          `No trust list at ${path} yet (create one with \`bulkhead trust add\`, ` +
+            "or name another with --list or $BULKHEAD_TRUST_LIST)",
+        );
         return 0;
       }
-      ctx.print({ path: file!.path, ...list }, describeList(list));
+      ctx.print({ exists: true, path: file!.path, ...list }, describeList(file!.path, list));
       return 0;
     }
     case "remove": {
@@ -282,26 +260,33 @@ export async function trustCommand(ctx: CliContext, args: string[]): Promise<num
       const reason = values.reason as string | undefined;
       const opts = reason === undefined ? {} : { reason };
       const target = revokeTarget(values, positionals);
+      const value = target.kind === "key" ? await revokedKeyText(target.value) : target.value;
       let edit: (list: TrustList) => TrustList;
       let what: string;
       try {
         // Validate before taking the lock: a malformed key or digest is a usage error.
         if (target.kind === "key") {
-          what = revokeKey(emptyTrustList(), target.value, opts).revokedKeys[0]!.keyId;
-          edit = (list) => revokeKey(list, target.value, opts);
+          what = revokeKey(emptyTrustList(), value, opts).revokedKeys[0]!.keyId;
+          edit = (list) => revokeKey(list, value, opts);
         } else {
-          what = target.value.toLowerCase();
-          revokeDigest(emptyTrustList(), target.value, opts);
-          edit = (list) => revokeDigest(list, target.value, opts);
+          what = value.toLowerCase();
+          revokeDigest(emptyTrustList(), value, opts);
+          edit = (list) => revokeDigest(list, value, opts);
         }
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
       const file = await mustOpen(ctx, values, true);
-      await file.update(edit);
+      let already = false;
+      await file.update((list) => {
+        already = target.kind === "key"
+          ? list.revokedKeys.some((k) => k.keyId === what)
+          : list.revokedDigests.some((d) => d.digest === what);
+        return already && reason === undefined ? list : edit(list);
+      });
       ctx.print(
-        { revoked: target.kind, id: what },
-        `Revoked ${target.kind} ${what}`,
+        { revoked: target.kind, id: what, alreadyRevoked: already },
+        already ? `${target.kind} ${what} was already revoked` : `Revoked ${target.kind} ${what}`,
       );
       return 0;
     }

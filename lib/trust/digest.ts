@@ -10,7 +10,9 @@
  *
  * Lines are sorted by the UTF-8 bytes of the path. Adding, removing, renaming or changing any file
  * changes the digest. Only the root-level `plugin.sig` (the signature file, which cannot sign
- * itself) is left out. Empty directories carry no bytes and do not count. A single file (a native
+ * itself) is left out. Empty directories carry no bytes and do not count, and neither do npm's
+ * command links in `node_modules/.bin` (the package reader skips them), so running `npm install`
+ * after signing, or signing before or after it, gives the same digest. A single file (a native
  * library) is digested as plain SHA3-512 of its bytes, the same value as `sha3sum -a 512`.
  *
  * Hashing uses `node:crypto` `createHash("sha3-512")` (present in Deno, Bun and Node, and about

@@ -14,6 +14,11 @@
  * The key id is the first 16 hex characters (64 bits) of SHA3-512 of the 32-byte public key. It
  * only selects a key: verification always uses the full trusted key.
  *
+ * A public key has one text form, written by {@link formatPublicKey} and read everywhere a key is
+ * taken: `bulkhead-ed25519:<key id>:<base64 of the 32 bytes>`, one line, like minisign's public
+ * keys (a named algorithm, the key id a human compares, the key). The bare key as 64 hex
+ * characters stays accepted.
+ *
  * @example
  * ```ts
  * import { createVerifier, generateKeyPair, signMessage } from "./keys.ts";
@@ -28,9 +33,8 @@ import { createPublicKey, type KeyObject, verify as nativeVerify } from "node:cr
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { PluginError } from "../errors.ts";
-import { decodeFixed, toBase64 } from "./_encoding.ts";
+import { decodeFixed, toBase64, toHex } from "./_encoding.ts";
 import { sha3_512Bytes } from "./digest.ts";
-import { toHex } from "./_encoding.ts";
 
 /** A freshly generated Ed25519 key pair. */
 export interface KeyPair {
@@ -127,26 +131,65 @@ export function keyIdOf(publicKey: Uint8Array): string {
 
 function badKey(state: string, cause?: unknown): PluginError {
   return new PluginError("ERR_SIGNATURE_INVALID", `Cannot use public key: ${state}`, {
-    hint: "Pass the 32-byte Ed25519 public key from `bulkhead keygen` as hex or base64",
+    hint: "Pass the line of the `.pub` file from `bulkhead keygen` " +
+      "(`bulkhead-ed25519:<key id>:<base64>`), or the key as 64 hex characters",
     cause,
   });
 }
 
+/** Prefix of the one-line text form of a public key ({@link formatPublicKey}). */
+export const PUBLIC_KEY_PREFIX = "bulkhead-ed25519";
+
+/** Format tag of the JSON `.pub` files written before the one-line form; still read. */
+export const LEGACY_PUBLIC_KEY_FORMAT = "bulkhead-ed25519-public-v1";
+
+const LINE_RE = /^bulkhead-ed25519:([0-9a-f]{16}):([A-Za-z0-9+/]{43}=)$/;
+
+/** The bytes of a key written in one of the text forms, with the key id the text names. */
+function decodeKeyText(text: string): { bytes: Uint8Array | undefined; keyId?: string } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith(`${PUBLIC_KEY_PREFIX}:`)) {
+    const m = LINE_RE.exec(trimmed);
+    if (m === null) throw badKey(`it is not of the form "${PUBLIC_KEY_PREFIX}:<key id>:<base64>"`);
+    return { bytes: decodeFixed(m[2]!, 32), keyId: m[1]! };
+  }
+  if (trimmed.startsWith("{")) {
+    let json: { format?: unknown; keyId?: unknown; publicKey?: unknown } | null;
+    try {
+      json = JSON.parse(trimmed);
+    } catch (error) {
+      throw badKey('it starts with "{" but is not JSON', error);
+    }
+    if (json?.format !== LEGACY_PUBLIC_KEY_FORMAT || typeof json.publicKey !== "string") {
+      throw badKey(`it is JSON but not a "${LEGACY_PUBLIC_KEY_FORMAT}" public key file`);
+    }
+    const bytes = decodeFixed(json.publicKey, 32);
+    return typeof json.keyId === "string" ? { bytes, keyId: json.keyId } : { bytes };
+  }
+  return { bytes: decodeFixed(trimmed, 32) };
+}
+
 /**
- * Parses and strictly validates an Ed25519 public key given as 64 hex chars, base64, or 32 bytes.
- * Use it for every key that becomes trusted (trust list, pinned keys).
+ * Parses and strictly validates an Ed25519 public key. Use it for every key that becomes trusted
+ * (trust list, pinned keys). Accepted text forms, surrounding whitespace ignored:
  *
- * @param key hex or base64 text, or raw bytes
+ * - the one line of a `.pub` file, `bulkhead-ed25519:<key id>:<base64>` ({@link formatPublicKey});
+ *   the key id must be the key's own, so a line edited by hand cannot name another key;
+ * - the bare key as 64 hex characters, or as base64 / base64url;
+ * - the JSON of a `.pub` file written by earlier versions (`"format": "bulkhead-ed25519-public-v1"`).
+ *
+ * @param key text in one of those forms, or the 32 raw bytes
  * @returns the 32 raw bytes
- * @throws {PluginError} ERR_SIGNATURE_INVALID when the key is malformed, non-canonical, not on
- *   the curve, of small order, or outside the prime-order subgroup
+ * @throws {PluginError} ERR_SIGNATURE_INVALID when the key is malformed, names another key id,
+ *   is non-canonical, not on the curve, of small order, or outside the prime-order subgroup
  * @example
  * ```ts
- * parsePublicKey(Buffer.from(generateKeyPair().publicKey).toString("hex"));
+ * parsePublicKey(formatPublicKey(generateKeyPair().publicKey)).length; // 32
  * ```
  */
 export function parsePublicKey(key: string | Uint8Array): Uint8Array {
-  const bytes = typeof key === "string" ? decodeFixed(key, 32) : key;
+  const decoded = typeof key === "string" ? decodeKeyText(key) : { bytes: key };
+  const bytes = decoded.bytes;
   if (!(bytes instanceof Uint8Array) || bytes.length !== 32) {
     throw badKey("it is not 32 bytes of hex or base64");
   }
@@ -158,6 +201,9 @@ export function parsePublicKey(key: string | Uint8Array): Uint8Array {
   }
   if (point.isSmallOrder()) throw badKey("it is a small-order point");
   if (!point.isTorsionFree()) throw badKey("it has a torsion component");
+  if (decoded.keyId !== undefined && decoded.keyId !== keyIdOf(bytes)) {
+    throw badKey(`it names key id "${decoded.keyId}" but the key's id is "${keyIdOf(bytes)}"`);
+  }
   return new Uint8Array(bytes);
 }
 
@@ -223,15 +269,21 @@ export function createVerifier(publicKey: Uint8Array): Verifier {
 }
 
 /**
- * Formats a public key for display and storage: standard base64.
+ * Formats a public key in its one text form, the line `bulkhead keygen` writes to the `.pub` file:
+ * `bulkhead-ed25519:<key id>:<base64 of the 32 bytes>`. Every place that takes a key accepts it
+ * (`--pin`, `trust add --key`, the host's `trust.pinnedKeys`, {@link parsePublicKey}).
  *
  * @param publicKey 32-byte key
- * @returns base64 text
+ * @returns the line, without a newline
+ * @throws {TypeError} when the key is not 32 bytes
  * @example
  * ```ts
- * formatPublicKey(generateKeyPair().publicKey).length; // 44
+ * formatPublicKey(generateKeyPair().publicKey); // "bulkhead-ed25519:3f0c…:q1w2…="
  * ```
  */
 export function formatPublicKey(publicKey: Uint8Array): string {
-  return toBase64(publicKey);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new TypeError("Cannot format public key: it must be 32 bytes");
+  }
+  return `${PUBLIC_KEY_PREFIX}:${keyIdOf(publicKey)}:${toBase64(publicKey)}`;
 }

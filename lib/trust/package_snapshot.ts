@@ -7,6 +7,15 @@
  * digest. The root-level `plugin.sig` is read into {@link PackageSnapshot.signature} and is not part
  * of {@link PackageSnapshot.files} or of the digest.
  *
+ * One exception keeps a plain `npm install` working: the symbolic links npm puts in a
+ * `node_modules/.bin` directory (at any depth) for a dependency's commands. Such a link is
+ * skipped: never opened or walked, not digested, not copied into the private copy (a plugin never
+ * imports a command link; the file it points to is digested under its own path). It must still
+ * resolve to a path inside the package, because a plugin loaded from its own directory reads
+ * through links there (Node follows links inside a grant). So adding or removing `.bin` links
+ * leaves the digest, and any signature over it, unchanged. Regular files in `.bin` are ordinary
+ * files (digested and copied).
+ *
  * @example
  * ```ts
  * import { readPackage, writePackageCopy } from "./package_snapshot.ts";
@@ -19,7 +28,7 @@
 
 import { constants } from "node:fs";
 import { chmod, lstat, mkdir, open, readdir, realpath } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { PluginError } from "../errors.ts";
 import { digestBytes, digestFiles, type DigestOptions, SIGNATURE_FILE } from "./digest.ts";
 
@@ -64,11 +73,39 @@ export interface FileSnapshot {
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_FILES = 10_000;
 
-function invalid(dir: string, state: string, cause?: unknown): PluginError {
+const FILES_HINT =
+  "A package may hold only regular files and directories; replace links with copies";
+const LINK_HINT = 'Symbolic links are allowed only in "node_modules/.bin" (npm\'s command links, ' +
+  "skipped by the digest and the copy) and must point inside the package; replace this link " +
+  "with a copy (npm install --install-links copies local packages)";
+
+function invalid(dir: string, state: string, cause?: unknown, hint = FILES_HINT): PluginError {
   return new PluginError("ERR_MANIFEST_INVALID", `Cannot read package "${dir}": ${state}`, {
-    hint: "A package may hold only regular files and directories; replace links with copies",
+    hint,
     cause,
   });
+}
+
+/** True when the directory `rel` is a `node_modules/.bin` directory (at any depth). */
+function isBinDir(rel: string): boolean {
+  return rel === "node_modules/.bin" || rel.endsWith("/node_modules/.bin");
+}
+
+/**
+ * Checks a command link in `node_modules/.bin` without opening it: its target, resolved by the
+ * kernel, must be inside the package root.
+ */
+async function checkBinLink(abs: string, rel: string, root: string, dir: string): Promise<void> {
+  let target: string;
+  try {
+    target = await realpath(abs);
+  } catch (error) {
+    throw invalid(dir, `command link "${rel}" does not resolve`, error, LINK_HINT);
+  }
+  const inside = target === root || target.startsWith(root.endsWith(sep) ? root : root + sep);
+  if (!inside) {
+    throw invalid(dir, `command link "${rel}" points outside the package`, undefined, LINK_HINT);
+  }
 }
 
 async function readRegularFile(path: string, label: string, root: string): Promise<Uint8Array> {
@@ -78,7 +115,9 @@ async function readRegularFile(path: string, label: string, root: string): Promi
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === "ELOOP") throw invalid(root, `"${label}" is a symbolic link`, error);
+    if (code === "ELOOP") {
+      throw invalid(root, `"${label}" is a symbolic link`, error, LINK_HINT);
+    }
     throw invalid(root, `"${label}" cannot be read (${code ?? "error"})`, error);
   }
   try {
@@ -98,7 +137,8 @@ async function readRegularFile(path: string, label: string, root: string): Promi
  * @param options size limits and hash implementation
  * @returns the snapshot
  * @throws {PluginError} ERR_MANIFEST_INVALID when the directory is unreadable, holds a symbolic
- *   link or special file, or exceeds `maxBytes`/`maxFiles`
+ *   link (other than a `node_modules/.bin` command link into the package) or special file, or
+ *   exceeds `maxBytes`/`maxFiles`
  * @example
  * ```ts
  * const { digest, files, signature } = await readPackage("./plugins/resizer");
@@ -120,6 +160,7 @@ export async function readPackage(
   const files = new Map<string, Uint8Array>();
   let signature: Uint8Array | undefined;
   let totalBytes = 0;
+  let links = 0;
   const walk = async (abs: string, rel: string): Promise<void> => {
     let entries;
     try {
@@ -130,7 +171,16 @@ export async function readPackage(
     for (const entry of entries) {
       const relPath = rel === "" ? entry.name : `${rel}/${entry.name}`;
       const absPath = join(abs, entry.name);
-      if (entry.isSymbolicLink()) throw invalid(dir, `"${relPath}" is a symbolic link`);
+      if (entry.isSymbolicLink()) {
+        if (!isBinDir(rel)) {
+          throw invalid(dir, `"${relPath}" is a symbolic link`, undefined, LINK_HINT);
+        }
+        if (files.size + ++links > maxFiles) {
+          throw invalid(dir, `it holds more than ${maxFiles} files`);
+        }
+        await checkBinLink(absPath, relPath, root, dir);
+        continue;
+      }
       if (entry.isDirectory()) {
         await walk(absPath, relPath);
         continue;

@@ -11,6 +11,10 @@
  *
  * A custom policy is an object of overrides on top of a preset (`extends`, default `standard`).
  *
+ * {@link resolvePinnedKeys} checks the host's `trust.pinnedKeys` the same way, for the place the
+ * host is created: each key in the one text form of a `.pub` file
+ * (`bulkhead-ed25519:<key id>:<base64>`) or as 64 hex characters.
+ *
  * @example
  * ```ts
  * import { resolvePolicy } from "./policy.ts";
@@ -21,6 +25,7 @@
  */
 
 import type { TightenPolicy } from "../limits.ts";
+import { parsePublicKey, PUBLIC_KEY_PREFIX } from "./keys.ts";
 
 /** Names of the built-in presets. */
 export type TrustPresetName = "development" | "standard" | "strict";
@@ -184,4 +189,47 @@ export function resolvePolicy(input: TrustPresetName | TrustPolicyInput = "stand
     tightenLimits: input.tightenLimits ?? policy.tightenLimits,
     package: caps,
   };
+}
+
+const KEY_FORM = `"${PUBLIC_KEY_PREFIX}:<key id>:<base64>" (the line of a .pub file from ` +
+  "`bulkhead keygen`) or 64 hex characters";
+
+/**
+ * Validates the host option `trust.pinnedKeys` when the host is created, so a key in the wrong
+ * form fails there, saying which form is expected, instead of failing every later load.
+ *
+ * @param keys the option's value: undefined, or an array of keys as text or 32 bytes
+ * @returns the 32-byte keys, in order
+ * @throws {TypeError} when it is not an array, or a key is not a valid public key in an accepted
+ *   form (a path to a `.pub` file is refused too: pass the file's contents)
+ * @example
+ * ```ts
+ * resolvePinnedKeys([readFileSync("release.key.pub", "utf8")]).length; // 1
+ * ```
+ */
+export function resolvePinnedKeys(keys: unknown): Uint8Array[] {
+  if (keys === undefined) return [];
+  if (!Array.isArray(keys)) {
+    throw new TypeError(
+      `Cannot resolve trust options: "pinnedKeys" must be an array of ${KEY_FORM}`,
+    );
+  }
+  return keys.map((key: unknown, i) => {
+    if (typeof key !== "string" && !(key instanceof Uint8Array)) {
+      throw new TypeError(`Cannot resolve trust options: "pinnedKeys.${i}" must be ${KEY_FORM}`);
+    }
+    try {
+      return parsePublicKey(key);
+    } catch (error) {
+      const text = typeof key === "string" ? key.trim() : "";
+      const why = (error as Error).message.replace(/^Cannot use public key: /, "");
+      const path = /^(\.{1,2}|~)?\/|\.pub$/.test(text)
+        ? '; it looks like a path: pass the file\'s contents (readFileSync(path, "utf8"))'
+        : "";
+      throw new TypeError(
+        `Cannot resolve trust options: "pinnedKeys.${i}" is not ${KEY_FORM} (${why})${path}`,
+        { cause: error },
+      );
+    }
+  });
 }

@@ -19,8 +19,11 @@ const logs: { level: string; message: string; code: unknown }[] = [];
 const log = (level: string) => (message: string, fields?: LogFields) =>
   void logs.push({ level, message, code: fields?.code });
 const logger = { debug() {}, info: log("info"), warn: log("warn"), error: log("error") };
+// development: the worker tier on every runtime, as the test assumes (Bun and Deno leave parts of
+// it unenforced, which that policy allows and warns about).
 const host = new PluginHost({
   pluginDirs: [root],
+  policy: "development",
   audit: auditPath,
   logger,
   loadTimeoutMs: 20_000,

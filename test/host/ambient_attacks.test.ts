@@ -249,8 +249,10 @@ export default {
 const NESTED = "export const load = (id) => import(id);\n";
 
 function writeHostile(root: string, name: string, network: "none" | "full" = "none"): string {
+  // The worker tier under attack: explicit, and hosts allow what it leaves unenforced (Bun, Deno).
   return writePlugin(root, name, {
     entry: "./mod.mjs",
+    isolation: "worker",
     permissions: { network, filesystem: { read: ["./data"], write: ["./out"] } },
     limits: { cpuTimeMs: 10000 },
   }, {
@@ -296,7 +298,11 @@ describe("worker plugins and the host process they share", () => {
     auditPath = join(root, "audit.log");
     sleeper = spawn("sleep", ["60"], { stdio: "ignore" });
     dir = writeHostile(join(root, "plugins"), "hostile");
-    host = new PluginHost({ pluginDirs: [join(root, "plugins")], audit: auditPath });
+    host = new PluginHost({
+      pluginDirs: [join(root, "plugins")],
+      audit: auditPath,
+      allowUnenforced: true,
+    });
     await host.discover();
     p = await host.load("hostile");
   });
@@ -442,7 +448,7 @@ describe("a plugin with full network and the host's own sockets", () => {
     const udp = createSocket("udp4");
     await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r));
     const fdOfHandle = (o: unknown) => (o as { _handle: { fd: number } })._handle.fd;
-    const host = new PluginHost({ pluginDirs: [join(root, "plugins")] });
+    const host = new PluginHost({ pluginDirs: [join(root, "plugins")], allowUnenforced: true });
     try {
       await host.discover();
       const p = await host.load("netter");
@@ -470,7 +476,11 @@ describe("Deno without the heap limit (denoHeapLimit: false)", () => {
     writeFileSync(join(root, "secret.txt"), "TOP SECRET");
     const fd = openSync(join(root, "secret.txt"), "r");
     const dir = writeHostile(join(root, "plugins"), "quick");
-    const host = new PluginHost({ pluginDirs: [join(root, "plugins")], denoHeapLimit: false });
+    const host = new PluginHost({
+      pluginDirs: [join(root, "plugins")],
+      denoHeapLimit: false,
+      allowUnenforced: true,
+    });
     try {
       await host.discover();
       const p = await host.load("quick");
@@ -494,7 +504,10 @@ function runChildHost(root: string, stdin: string): { status: number | null; out
     script,
     `import { PluginHost } from ${JSON.stringify(pathToFileURL(join(repo, "mod.ts")).href)};
 import { readFileSync } from "node:fs";
-const host = new PluginHost({ pluginDirs: [${JSON.stringify(join(root, "plugins"))}] });
+const host = new PluginHost({
+  pluginDirs: [${JSON.stringify(join(root, "plugins"))}],
+  allowUnenforced: true,
+});
 await host.discover();
 const p = await host.load("hostile");
 const out = { enforcement: p.info.enforcement };
@@ -576,14 +589,20 @@ describe("a host attacked by its own plugin (child host process)", () => {
 describe("requireEnforcement with the signals and process areas", () => {
   it("refuses a plugin where a required area is not enforced, and loads it elsewhere", async () => {
     const root = tempDir();
-    writePlugin(root, "plain", { entry: "./mod.mjs" }, {
+    // The worker tier's report decides: auto would take the process tier where it falls short.
+    writePlugin(root, "plain", { entry: "./mod.mjs", isolation: "worker" }, {
       "mod.mjs": "export default { methods: { ping: () => 'pong' } };",
     });
     const strict = new PluginHost({
       pluginDirs: [root],
       requireEnforcement: ["signals", "process"],
+      allowUnenforced: true,
     });
-    const signals = new PluginHost({ pluginDirs: [root], requireEnforcement: ["signals"] });
+    const signals = new PluginHost({
+      pluginDirs: [root],
+      requireEnforcement: ["signals"],
+      allowUnenforced: true,
+    });
     try {
       await strict.discover();
       await signals.discover();

@@ -21,7 +21,8 @@ const enforced = runtime !== "bun";
 const FS = runtime === "deno" ? "denied:NotCapable" : "denied:ERR_ACCESS_DENIED";
 const IMPORT = runtime === "deno" ? "denied:ERR_MODULE_NOT_FOUND" : "denied:ERR_PERMISSION_DENIED";
 const FFI = runtime === "deno" ? "denied:NotCapable" : "denied:ERR_DLOPEN_DISABLED";
-const ENV = runtime === "deno" ? "denied:NotCapable" : "denied:ABSENT";
+// Undeclared variables read as absent on every runtime (Deno's NotCapable is turned into absence).
+const ENV = "denied:ABSENT";
 const onBun = runtime === "bun" ? "Bun has no permission system (the report says so)" : false;
 
 describe("worker tier permissions under attack", () => {
@@ -38,8 +39,10 @@ describe("worker tier permissions under attack", () => {
     writeFileSync(join(root, "secret.txt"), "TOP SECRET");
     writeFileSync(join(root, "secret.json"), JSON.stringify({ password: "hunter2" }));
     writeFileSync(join(root, "outside.mjs"), "export const stolen = 'outside code ran';");
+    // The worker tier under attack: explicit, and the host allows what it leaves unenforced.
     dir = writePlugin(join(root, "plugins"), "attacker", {
       entry: "./mod.ts",
+      isolation: "worker",
       permissions: {
         network: [`127.0.0.1:${server.port}`],
         filesystem: { read: ["./data"], write: ["./out"] },
@@ -57,6 +60,7 @@ describe("worker tier permissions under attack", () => {
     process.env.SECRET_TOKEN = "s3cr3t";
     host = new PluginHost({
       pluginDirs: [join(root, "plugins")],
+      allowUnenforced: true,
       context: { config: { mode: "test" }, database: { dsn: "postgres://secret" } },
       onDenied: (d) => denials.push(`${d.what}:${d.target}`),
     });
@@ -119,7 +123,7 @@ describe("worker tier permissions under attack", () => {
 
   it("sees only declared environment variables", async () => {
     assert.equal(await p.call("env", "ALLOWED_VAR"), "allowed:visible");
-    assert.equal(await p.call("env", "SECRET_TOKEN"), runtime === "bun" ? "denied:ABSENT" : ENV);
+    assert.equal(await p.call("env", "SECRET_TOKEN"), ENV);
   });
 
   it("cannot read the environment through /proc/self/environ", { skip: onBun }, async () => {
@@ -127,7 +131,12 @@ describe("worker tier permissions under attack", () => {
   });
 
   it("cannot start a subprocess", { skip: onBun }, async () => {
-    assert.equal(await p.call("subprocess"), FS);
+    const r = String(await p.call("subprocess"));
+    // Deno refuses the spawn (run: false) with a plain Error; what matters is that the command
+    // never ran ("pwned" would be its output).
+    if (runtime === "deno") assert.match(r, /^denied:/);
+    else assert.equal(r, FS);
+    assert.doesNotMatch(r, /pwned/);
   });
 
   it("cannot load native code", { skip: onBun }, async () => {
@@ -216,10 +225,10 @@ describe("worker tier on Bun", () => {
   }, async () => {
     const root = tempDir();
     writeFileSync(join(root, "secret.txt"), "TOP SECRET");
-    writePlugin(root, "bunny", { entry: "./mod.ts" }, {
+    writePlugin(root, "bunny", { entry: "./mod.ts", isolation: "worker" }, {
       "mod.ts": { copy: join(fixtures, "attacker", "mod.ts") },
     });
-    const host = new PluginHost({ pluginDirs: [root] });
+    const host = new PluginHost({ pluginDirs: [root], allowUnenforced: true });
     try {
       await host.discover();
       const p = await host.load("bunny");
@@ -244,7 +253,7 @@ describe("worker tier on Bun", () => {
     { skip: runtime !== "bun" ? "Bun only" : false },
     async () => {
       const root = tempDir();
-      writePlugin(root, "strict", { entry: "./mod.ts" }, {
+      writePlugin(root, "strict", { entry: "./mod.ts", isolation: "worker" }, {
         "mod.ts": "export default { methods: {} };",
       });
       const host = new PluginHost({ pluginDirs: [root], requireEnforcement: true });
@@ -266,17 +275,23 @@ describe("Deno without the heap limit (denoHeapLimit: false)", () => {
     const root = tempDir();
     writeFileSync(join(root, "secret.txt"), "TOP SECRET");
     writeFileSync(join(root, "outside.mjs"), "export const stolen = 1;");
-    writePlugin(root, "quick", { entry: "./mod.ts" }, {
+    writePlugin(root, "quick", { entry: "./mod.ts", isolation: "worker" }, {
       "mod.ts": { copy: join(fixtures, "attacker", "mod.ts") },
     });
-    const host = new PluginHost({ pluginDirs: [root], denoHeapLimit: false });
+    const host = new PluginHost({
+      pluginDirs: [root],
+      denoHeapLimit: false,
+      allowUnenforced: true,
+    });
     try {
       await host.discover();
       const p = await host.load("quick");
       assert.equal(await p.call("read", join(root, "secret.txt")), "denied:NotCapable");
       const url = pathToFileURL(join(root, "outside.mjs")).href;
       assert.equal(await p.call("importFile", url), "denied:ERR_MODULE_NOT_FOUND");
-      assert.equal(await p.call("subprocess"), "denied:NotCapable");
+      const spawned = String(await p.call("subprocess"));
+      assert.match(spawned, /^denied:/);
+      assert.doesNotMatch(spawned, /pwned/);
       assert.equal(await p.call("ffi"), "denied:NotCapable");
       assert.equal(p.info.enforcement?.memory.enforced, false);
       assert.equal(await p.call("ping"), "pong");
@@ -292,11 +307,15 @@ describe("Deno without the heap limit (denoHeapLimit: false)", () => {
     async () => {
       const root = tempDir();
       writeFileSync(join(root, "outside.ts"), "export const stolen = 'outside';");
-      writePlugin(root, "sneaky", { entry: "./mod.ts" }, {
+      writePlugin(root, "sneaky", { entry: "./mod.ts", isolation: "worker" }, {
         "mod.ts":
           "import { stolen } from '../outside.ts';\nexport default { methods: { s: () => stolen } };",
       });
-      const host = new PluginHost({ pluginDirs: [root], denoHeapLimit: false });
+      const host = new PluginHost({
+        pluginDirs: [root],
+        denoHeapLimit: false,
+        allowUnenforced: true,
+      });
       try {
         await host.discover();
         await assert.rejects(host.load("sneaky"), { code: "ERR_PLUGIN_INIT" });

@@ -240,8 +240,10 @@ describe("ctx under attack from a real plugin", () => {
     root = tempDir();
     const keys = Object.keys(hostValues());
     for (const name of ["prober", "proxied", "hooker", "hoarder", "fetcher", "sleeper"]) {
+      // The worker tier's ctx (values with methods cannot cross to the process tier): explicit.
       writePlugin(root, name, {
         entry: "./mod.ts",
+        isolation: "worker",
         permissions: { network: [new URL(base).host], context: { read: keys } },
         limits: { cpuTimeMs: 20_000 },
       }, { "mod.ts": PLUGIN });
@@ -249,6 +251,7 @@ describe("ctx under attack from a real plugin", () => {
     values = hostValues();
     host = new PluginHost({
       pluginDirs: [root],
+      allowUnenforced: true,
       context: values,
       onDenied: (d) => denials.push(d),
     });

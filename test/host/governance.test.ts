@@ -49,6 +49,9 @@ describe("resource governance", () => {
     });
     host = new PluginHost({
       pluginDirs: [root],
+      // development: the worker tier on every runtime, as these tests assume (Bun and Deno
+      // leave parts of it unenforced, which that policy allows and warns about).
+      policy: "development",
       restartOnFailure: true,
       unmount: { threshold: 3 },
       maxLimits: { heapMb: 256 },

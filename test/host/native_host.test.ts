@@ -31,13 +31,15 @@ describe("native plugins in the host", { skip: linux }, () => {
       limits: { cpuTimeMs: 2000 },
     }, {});
     copyFileSync(built.lib("faults"), join(faults, "libfaults.so"));
-    writePlugin(root, "js-neighbour", { entry: "./mod.ts" }, {
+    // A worker-tier neighbour, explicitly (Bun and Deno leave parts of that tier unenforced).
+    writePlugin(root, "js-neighbour", { entry: "./mod.ts", isolation: "worker" }, {
       "mod.ts": "export default { methods: { ping: () => 'pong' } };",
     });
     process.env.BULKHEAD_NATIVE_VISIBLE = "shown";
     process.env.BULKHEAD_NATIVE_HIDDEN = "secret";
     host = new PluginHost({
       pluginDirs: [root],
+      allowUnenforced: true,
       context: { config: { units: "metric" }, secret: "s3cret" },
     });
   });

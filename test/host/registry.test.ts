@@ -62,7 +62,9 @@ describe("host registry", () => {
     writePlugin(root, "future", { entry: "./mod.ts", engine: "^2.0.0" }, {
       "mod.ts": "export default {}",
     });
-    host = new PluginHost({ pluginDirs: [root], hookTimeoutMs: 500 });
+    // development: the worker tier on every runtime, as these tests assume (Bun and Deno leave
+    // parts of it unenforced, which that policy allows and warns about).
+    host = new PluginHost({ pluginDirs: [root], hookTimeoutMs: 500, policy: "development" });
     host.events.on("state_change", (c) => {
       events.push(`${c.plugin}:${c.from}->${c.to}`);
     });
@@ -194,7 +196,7 @@ describe("hot reload", () => {
         methods: { hit: async () => { count++; await new Promise((r) => setTimeout(r, 2)); return { v: "${v}", count }; } },
       };`;
     const dir = writePlugin(root, "live", { entry: "./mod.ts" }, { "mod.ts": code("1") });
-    const host = new PluginHost({ pluginDirs: [root] });
+    const host = new PluginHost({ pluginDirs: [root], policy: "development" });
     const stop = host.watch({ intervalMs: 50 });
     try {
       await host.discover();

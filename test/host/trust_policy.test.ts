@@ -174,3 +174,13 @@ describe("host trust policy", () => {
     }
   });
 });
+
+describe("pinned keys at construction", () => {
+  it("a malformed pinned key is a TypeError when the host is created", () => {
+    assert.throws(
+      () => new PluginHost({ trust: { pinnedKeys: ["./release.key.pub"] } }),
+      TypeError,
+    );
+    assert.throws(() => new PluginHost({ trust: { pinnedKeys: ["zz"] } }), TypeError);
+  });
+});

@@ -163,12 +163,17 @@ describe("matchesHost()", () => {
 
 describe("describeEnforcement()", () => {
   it("claims enforcement of permissions on Deno and Node, and none on Bun", () => {
+    // Memory is not enforced in any worker tier: one huge allocation or ArrayBuffers get past
+    // the heap limit (test/host/memory_truth.test.ts).
     assert.deepEqual(unenforcedAreas(describeEnforcement("deno", { network: "none" })), [
       "filesystem",
+      "memory",
       "cpu",
       "process",
     ]);
-    assert.deepEqual(unenforcedAreas(describeEnforcement("node", { network: ["a.com"] })), []);
+    assert.deepEqual(unenforcedAreas(describeEnforcement("node", { network: ["a.com"] })), [
+      "memory",
+    ]);
     assert.deepEqual(unenforcedAreas(describeEnforcement("bun", { network: "none" })), [
       "filesystem",
       "network",
@@ -184,7 +189,7 @@ describe("describeEnforcement()", () => {
   it("counts an area a report leaves out as not enforced", () => {
     const { signals: _signals, ...rest } = describeEnforcement("node", { network: "none" });
     // A malformed report (from older code, or built by hand) fails closed.
-    assert.deepEqual(unenforcedAreas(rest as Enforcement), ["signals"]);
+    assert.deepEqual(unenforcedAreas(rest as Enforcement), ["memory", "signals"]);
   });
 
   it("names the broker when a host list is declared", () => {

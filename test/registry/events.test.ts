@@ -149,6 +149,7 @@ describe("Emitter", () => {
       "error",
       "reload",
       "state_change",
+      "unenforced",
       "violation",
     ]);
     const events = new Emitter<HostEvents>();

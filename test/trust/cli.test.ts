@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { digestPackage } from "../../lib/trust/mod.ts";
+import { digestPackage, readSecretKeyFile } from "../../lib/trust/mod.ts";
 import { main } from "../../lib/cli.ts";
 import { makePackage, removeDir, runtimeCommand, tempDir } from "../fixtures/trust/make_package.ts";
 
@@ -35,6 +35,7 @@ let pkg = "";
 let key = "";
 let list = "";
 const PASS = { BULKHEAD_TRUST_PASSPHRASE: "hunter2 but longer" };
+const KEY_PASS = { BULKHEAD_PASSPHRASE: "correct horse battery staple" };
 
 before(async () => {
   work = await tempDir("bulkhead-cli-");
@@ -49,30 +50,51 @@ after(async () => {
 });
 
 describe("bulkhead CLI (child process)", () => {
-  it("keygen writes a 0600 secret key, a .pub file, and never prints the secret", async () => {
-    const r = await run(["keygen", "--out", key, "--json"]);
+  it("keygen writes a one-line .pub, an encrypted 0600 secret key, and never prints the secret", async () => {
+    const r = await run(["keygen", "--out", key, "--json"], KEY_PASS);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.match(out.keyId, /^[0-9a-f]{16}$/);
+    assert.equal(out.encrypted, true);
     assert.equal((await stat(key)).mode & 0o777, 0o600);
-    const secret = JSON.parse(await readFile(key, "utf8")).secretKey as string;
-    assert.equal(r.stdout.includes(secret), false);
-    assert.equal(r.stdout.includes(Buffer.from(secret, "base64").toString("hex")), false);
-    const pub = JSON.parse(await readFile(`${key}.pub`, "utf8"));
-    assert.equal(pub.keyId, out.keyId);
-    // Refuses to overwrite without --force.
-    assert.equal((await run(["keygen", "--out", key])).code, 1);
+    // The .pub holds exactly the key's one line, the same text keygen printed.
+    const pub = await readFile(`${key}.pub`, "utf8");
+    assert.match(pub, /^bulkhead-ed25519:[0-9a-f]{16}:[A-Za-z0-9+/]{43}=\n$/);
+    assert.equal(pub, `${out.publicKey}\n`);
+    assert.equal(pub.split(":")[1], out.keyId);
+    const file = JSON.parse(await readFile(key, "utf8"));
+    assert.equal(file.format, "bulkhead-ed25519-secret-encrypted-v1");
+    assert.equal(file.kdf.log2N, 17);
+    // The seed appears in no encoding, neither on stdout nor in the file.
+    const { secretKey } = await readSecretKeyFile(key, {
+      passphrase: KEY_PASS.BULKHEAD_PASSPHRASE,
+    });
+    const text = await readFile(key, "utf8");
+    for (const enc of ["base64", "hex", "base64url"] as const) {
+      const secret = Buffer.from(secretKey).toString(enc);
+      assert.equal(r.stdout.includes(secret), false, enc);
+      assert.equal(text.includes(secret), false, enc);
+    }
+    // Refuses to overwrite without --force, and says so.
+    const again = await run(["keygen", "--out", key], KEY_PASS);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+    assert.match(again.stderr, /--force/);
+    assert.doesNotMatch(again.stderr, /EEXIST/);
   });
 
-  it("sign writes plugin.sig and verify accepts it with a pinned key", async () => {
-    const s = await run(["sign", pkg, "--key", key, "--json"]);
+  it("sign writes plugin.sig and verify accepts it pinned by the .pub path or its line", async () => {
+    const s = await run(["sign", pkg, "--key", key, "--json"], KEY_PASS);
     assert.equal(s.code, 0, s.stderr);
     assert.equal(JSON.parse(s.stdout).digest, await digestPackage(pkg));
-    const v = await run(["verify", pkg, "--pin", `${key}.pub`, "--json"]);
-    assert.equal(v.code, 0, v.stderr);
-    const d = JSON.parse(v.stdout);
-    assert.equal(d.state, "trusted");
-    assert.equal(d.source, "pinned");
+    const line = (await readFile(`${key}.pub`, "utf8")).trim();
+    for (const pin of [`${key}.pub`, line, `${line}\n`]) {
+      const v = await run(["verify", pkg, "--pin", pin, "--json"]);
+      assert.equal(v.code, 0, v.stderr);
+      const d = JSON.parse(v.stdout);
+      assert.equal(d.state, "trusted");
+      assert.equal(d.source, "pinned");
+    }
   });
 
   it("verify exits 1 for an unknown key and for an unsigned package", async () => {
@@ -126,9 +148,9 @@ describe("bulkhead CLI (child process)", () => {
   });
 
   it("trust revoke --key makes verify fail, inspect still reports the package", async () => {
-    const pub = JSON.parse(await readFile(`${key}.pub`, "utf8"));
+    const keyId = (await readFile(`${key}.pub`, "utf8")).split(":")[1]!;
     const r = await run(
-      ["trust", "revoke", "--key", pub.keyId, "--list", list, "--reason", "leak"],
+      ["trust", "revoke", "--key", keyId, "--list", list, "--reason", "leak"],
       PASS,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -208,10 +230,13 @@ describe("main() in process", () => {
       const code = await main([...argv, "--json"], { ...c.io, env });
       return { code, out: c.out() === "" ? undefined : JSON.parse(c.out()) };
     };
-    // First use: no list and no marker is "no list yet", not an error.
-    assert.deepEqual(await run(["trust", "list"]), { code: 0, out: { exists: false } });
+    // First use: no list and no marker is "no list yet", not an error; it says where it looked.
+    assert.deepEqual(await run(["trust", "list"]), {
+      code: 0,
+      out: { exists: false, path: listPath },
+    });
     const keyOut = join(work, "default-path.key");
-    assert.equal((await run(["keygen", "--out", keyOut])).code, 0);
+    assert.equal((await run(["keygen", "--out", keyOut, "--unencrypted"])).code, 0);
     const added = await run(["trust", "add", "--key", `${keyOut}.pub`, "--scrypt-log2n", "10"]);
     assert.equal(added.code, 0);
     assert.deepEqual((await readdir(join(config, "bulkhead"))).sort(), [

@@ -5,6 +5,7 @@ import { sha512 } from "@noble/hashes/sha2.js";
 import {
   createTrustStore,
   createVerifier,
+  formatPublicKey,
   generateKeyPair,
   keyIdOf,
   parsePublicKey,
@@ -63,6 +64,35 @@ describe("parsePublicKey()", () => {
     assert.throws(() => parsePublicKey("zz"), isBadKey);
     assert.throws(() => parsePublicKey("00".repeat(31)), isBadKey);
     assert.throws(() => parsePublicKey(new Uint8Array(33)), isBadKey);
+  });
+
+  it("accepts the one-line form, with surrounding whitespace, and the legacy JSON .pub text", () => {
+    const { publicKey, keyId } = generateKeyPair();
+    const line = formatPublicKey(publicKey);
+    assert.equal(line, `bulkhead-ed25519:${keyId}:${Buffer.from(publicKey).toString("base64")}`);
+    assert.deepEqual(parsePublicKey(line), publicKey);
+    assert.deepEqual(parsePublicKey(`  ${line}\n`), publicKey);
+    const legacy = JSON.stringify({
+      format: "bulkhead-ed25519-public-v1",
+      keyId,
+      publicKey: Buffer.from(publicKey).toString("base64"),
+    });
+    assert.deepEqual(parsePublicKey(legacy), publicKey);
+  });
+
+  it("rejects a line with another key id, a truncated key, or another algorithm's JSON", () => {
+    const { publicKey } = generateKeyPair();
+    const line = formatPublicKey(publicKey);
+    assert.throws(
+      () => parsePublicKey(line.replace(/:[0-9a-f]{16}:/, ":0000000000000000:")),
+      isBadKey,
+    );
+    assert.throws(() => parsePublicKey(line.slice(0, -2)), isBadKey);
+    assert.throws(() => parsePublicKey(`${line}:extra`), isBadKey);
+    assert.throws(
+      () => parsePublicKey(JSON.stringify({ format: "other", publicKey: "x" })),
+      isBadKey,
+    );
   });
 
   it("is applied to pinned keys", () => {

@@ -5,6 +5,7 @@ import {
   addTrustEntry,
   createSignature,
   emptyTrustList,
+  formatPublicKey,
   generateKeyPair,
   recordVersion,
   removeTrustedKey,
@@ -15,6 +16,7 @@ import {
   validateTrustList,
 } from "../../lib/trust/mod.ts";
 import { PluginError } from "../../lib/errors.ts";
+import { resolvePinnedKeys } from "../../lib/trust/policy.ts";
 
 describe("resolvePolicy()", () => {
   it("resolves the three presets", () => {
@@ -133,5 +135,33 @@ describe("validateTrustList()", () => {
       );
     }
     assert.deepEqual(validateTrustList(emptyTrustList()), emptyTrustList());
+  });
+});
+
+describe("resolvePinnedKeys()", () => {
+  it("accepts the .pub line, the bare hex key and raw bytes, in order", () => {
+    const a = generateKeyPair();
+    const b = generateKeyPair();
+    const c = generateKeyPair();
+    const keys = resolvePinnedKeys([
+      `${formatPublicKey(a.publicKey)}\n`,
+      Buffer.from(b.publicKey).toString("hex"),
+      c.publicKey,
+    ]);
+    assert.deepEqual(keys, [a.publicKey, b.publicKey, c.publicKey]);
+    assert.deepEqual(resolvePinnedKeys(undefined), []);
+  });
+
+  it("refuses a malformed key or a path with a TypeError naming the expected form", () => {
+    const expected = (re: RegExp) => (e: unknown) =>
+      e instanceof TypeError && /bulkhead-ed25519:<key id>:<base64>/.test(e.message) &&
+      re.test(e.message);
+    assert.throws(() => resolvePinnedKeys(["nope"]), expected(/"pinnedKeys\.0"/));
+    assert.throws(
+      () => resolvePinnedKeys([formatPublicKey(generateKeyPair().publicKey), "./release.key.pub"]),
+      expected(/"pinnedKeys\.1".*looks like a path/),
+    );
+    assert.throws(() => resolvePinnedKeys("abc"), expected(/must be an array/));
+    assert.throws(() => resolvePinnedKeys([42]), expected(/"pinnedKeys\.0"/));
   });
 });
