@@ -74,10 +74,14 @@ try {
   }
 
   // Worker tier through the public host.
-  writePlugin(join(root, "plugins"), "wbench", { entry: "./mod.ts" }, {
+  writePlugin(join(root, "plugins"), "wbench", { entry: "./mod.ts", isolation: "worker" }, {
     "mod.ts": { copy: join(fixtures, "process", "mod.ts") },
   });
-  const host = new PluginHost({ pluginDirs: [join(root, "plugins")] });
+  const host = new PluginHost({
+    pluginDirs: [join(root, "plugins")],
+    allowUnenforced: true, // the worker tier is the comparison point, even where it is unenforced
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
   await host.discover();
   const t1 = performance.now();
   const p = await host.load("wbench");
