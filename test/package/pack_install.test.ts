@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -158,6 +159,9 @@ describe("npm pack and install (runs once, under the Node runner)", () => {
   before(() => {
     if (skip) return;
     work = tempDir("bulkhead-pack-");
+    // Under default options Bun and Deno run the plugin in the process tier, whose child has its
+    // own uid on a root host: the plugin must be readable to it, as a real deployment's would.
+    chmodSync(work, 0o755);
     project = join(work, "project");
     mkdirSync(join(project, "plugins", "adder"), { recursive: true });
   });
