@@ -5,6 +5,8 @@
  * @module
  */
 
+const NONE: readonly never[] = Object.freeze([]);
+
 /** The in-flight count and the FIFO of calls waiting for a slot. */
 export class Admission<W> {
   #max: number;
@@ -48,20 +50,28 @@ export class Admission<W> {
   }
 
   /**
-   * A call finished: its slot frees.
+   * A call finished: its slot frees. Waiting calls go out in batches, once half the slots are
+   * free, so the plugin gets a run of messages rather than one per reply (measured: refilling one
+   * slot per reply made 1,000 concurrent calls ~50% slower on Node).
    *
-   * @returns the next waiting call to send now, if any
+   * @returns the waiting calls to send now (often none)
    */
-  release(): W | undefined {
+  release(): W[] {
     this.#inFlight--;
-    if (this.#head >= this.#waiting.length) return undefined;
-    const w = this.#waiting[this.#head];
-    this.#waiting[this.#head++] = undefined;
+    if (this.#head >= this.#waiting.length || this.#inFlight > this.#max >> 1) {
+      return NONE as unknown as W[];
+    }
+    const n = Math.min(this.#max - this.#inFlight, this.#waiting.length - this.#head);
+    const batch = this.#waiting.slice(this.#head, this.#head + n) as W[];
+    this.#head += n;
     if (this.#head === this.#waiting.length) {
       this.#waiting = [];
       this.#head = 0;
+    } else if (this.#head > 4096) {
+      this.#waiting = this.#waiting.slice(this.#head);
+      this.#head = 0;
     }
-    return w;
+    return batch;
   }
 
   /**

@@ -248,8 +248,7 @@ export class CallEngine implements PluginInstance {
   /** One counted call finished: the next waiting one is sent, its deadline starting now. */
   #settled(p: Pending): void {
     if (!p.counted) return;
-    const w = this.#admission.release();
-    if (w !== undefined) this.#post(w, true);
+    for (const w of this.#admission.release()) this.#post(w, true);
   }
 
   /**
