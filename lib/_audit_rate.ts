@@ -5,6 +5,7 @@
  */
 
 import { truncate } from "./_audit_redact.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** What was refused for one plugin and event since the last summary. */
 export interface Suppressed {
@@ -19,8 +20,7 @@ export interface Suppressed {
 }
 
 interface Bucket {
-  tokens: number;
-  at: number;
+  tokens: TokenBucket;
   suppressed: number;
   since: string;
 }
@@ -63,17 +63,10 @@ export class RateLimiter {
     let b = this.#buckets.get(key);
     if (b === undefined) {
       if (this.#buckets.size >= PRUNE_AT) this.#prune(ms);
-      b = { tokens: this.#burst, at: ms, suppressed: 0, since: "" };
+      b = { tokens: new TokenBucket(this.#perSecond, this.#burst, ms), suppressed: 0, since: "" };
       this.#buckets.set(key, b);
     }
-    // A clock that steps back adds nothing (and takes nothing away).
-    const elapsed = Math.max(0, ms - b.at);
-    b.tokens = Math.min(this.#burst, b.tokens + (elapsed * this.#perSecond) / 1000);
-    b.at = Math.max(b.at, ms);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return true;
-    }
+    if (b.tokens.take(ms)) return true;
     if (b.suppressed++ === 0) {
       b.since = now.toISOString();
       this.#pending++;
@@ -102,8 +95,7 @@ export class RateLimiter {
 
   #prune(ms: number): void {
     for (const [key, b] of this.#buckets) {
-      const full = b.tokens + ((ms - b.at) * this.#perSecond) / 1000 >= this.#burst;
-      if (full && b.suppressed === 0) this.#buckets.delete(key);
+      if (b.suppressed === 0 && b.tokens.fullAt(ms)) this.#buckets.delete(key);
     }
   }
 }

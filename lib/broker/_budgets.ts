@@ -6,6 +6,7 @@
  */
 
 import { serialize } from "node:v8";
+import { TokenBucket } from "../token_bucket.ts";
 
 /** Host options bounding what a plugin sends the host through `ctx` (see HostOptions.budgets). */
 export interface PluginBudgets {
@@ -59,27 +60,20 @@ export class ContextFootprint {
  * are counted, and the next allowed call reports how many were dropped since.
  */
 export class LogBudget {
-  #rate: number;
-  #tokens: number;
-  #at = Date.now();
+  #bucket: TokenBucket;
   #dropped = 0;
 
   /** @param perSecond lines per second; bursts of twice that */
   constructor(perSecond: number) {
-    this.#rate = perSecond;
-    this.#tokens = perSecond * 2;
+    this.#bucket = new TokenBucket(perSecond, perSecond * 2);
   }
 
   /** @returns -1 when the line must be dropped, else how many were dropped before it */
   allow(): number {
-    const now = Date.now();
-    this.#tokens = Math.min(this.#rate * 2, this.#tokens + ((now - this.#at) * this.#rate) / 1000);
-    this.#at = now;
-    if (this.#tokens < 1) {
+    if (!this.#bucket.take()) {
       this.#dropped++;
       return -1;
     }
-    this.#tokens--;
     const dropped = this.#dropped;
     this.#dropped = 0;
     return dropped;

@@ -1,19 +1,8 @@
 // Every example runs as documented, under the runtime running the tests.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { runtime } from "../_helpers.ts";
-
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
-function runExample(file: string): { status: number | null; out: string } {
-  const args = runtime === "deno"
-    ? ["run", "-A", "--unstable-worker-options", "--no-prompt", file]
-    : [file];
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", timeout: 120_000 });
-  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
-}
+import { runExample } from "./_run_example.ts";
 
 describe("examples", () => {
   it("demo.ts signs, loads, denies the escaper, refuses the tampered copy and prints the table", () => {

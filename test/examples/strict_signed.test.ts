@@ -3,20 +3,9 @@
 // prints info.enforcement and removes its temp dir.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { runtime } from "../_helpers.ts";
-
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
-function runExample(file: string): { status: number | null; out: string } {
-  const args = runtime === "deno"
-    ? ["run", "-A", "--unstable-worker-options", "--no-prompt", file]
-    : [file];
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", timeout: 120_000 });
-  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
-}
+import { runExample } from "./_run_example.ts";
 
 describe("examples/strict_signed.ts", () => {
   it("signs with a fresh key file, loads under strict, calls and prints the enforcement", () => {

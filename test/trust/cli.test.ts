@@ -1,33 +1,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { digestPackage, readSecretKeyFile } from "../../lib/trust/mod.ts";
 import { main } from "../../lib/cli.ts";
-import { makePackage, removeDir, runtimeCommand, tempDir } from "../fixtures/trust/make_package.ts";
+import { makePackage, removeDir, tempDir } from "../fixtures/trust/make_package.ts";
+import { type Run, runCli } from "./_cli_run.ts";
 
-const CLI = fileURLToPath(new URL("../../lib/cli.ts", import.meta.url));
 const MANIFEST = JSON.stringify({ name: "hello", version: "1.0.0", entry: "./index.js" });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const [cmd, argv] = runtimeCommand(CLI, args);
-  const child = spawn(cmd, argv, {
-    env: { PATH: process.env.PATH ?? "", HOME: work, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => stdout += d);
-  child.stderr!.on("data", (d) => stderr += d);
-  return new Promise((ok) => child.on("close", (code) => ok({ code, stdout, stderr })));
+  return runCli(args, { home: work, env });
 }
 
 let work = "";
